@@ -33,11 +33,12 @@ _POLL_SECONDS = 0.1
 class TaskContext:
     """What a map sees of the world: the node, and a cancellation check."""
 
-    __slots__ = ("node", "job")
+    __slots__ = ("node", "job", "span")
 
-    def __init__(self, node, job=None):
+    def __init__(self, node, job=None, span: tuple[float, float] = (0.0, 1.0)):
         self.node = node
         self.job = job
+        self.span = span
 
     def check(self) -> None:
         """Raise ``job_cancelled`` / ``job_timeout`` when the job should stop."""
@@ -66,17 +67,18 @@ class Runtime:
 
     # ------------------------------------------------------------------ public entry points
     def run(self, task_name: str, frame_key: str, columns: Sequence[int] | None = None,
-            params: dict | None = None, job=None) -> Any:
+            params: dict | None = None, job=None, span: tuple[float, float] = (0.0, 1.0)) -> Any:
         """Map ``task_name`` over every chunk of ``frame_key``; reduce in the fixed tree; finish.
 
-        Returns ``task.finish(None, params)`` for a frame without chunks.
+        Returns ``task.finish(None, params)`` for a frame without chunks. ``span`` is the part of
+        the job's progress bar this pass fills (a job of several passes gives each its share).
         """
         task = get_task(task_name)
         params = dict(params or {})
         header = self.node.catalog.get(frame_key)
         cols = list(range(header.ncol)) if columns is None else [int(c) for c in columns]
         homes = [home_of(i, header.members) for i in range(header.nchunks)]
-        partials = self._fan_out(task, homes, job,
+        partials = self._fan_out(task, homes, job, span,
                                  local=lambda idx, ctx: self.execute_map(task_name, frame_key, cols, params, idx,
                                                                          ctx=ctx),
                                  remote=lambda member, idx: self.node.cluster.submit_map(
@@ -86,7 +88,8 @@ class Runtime:
         return task.finish(tree_reduce(partials, task.reduce), params)
 
     def run_indexed(self, task_name: str, n: int, params: dict | None = None, job=None,
-                    reduce: bool = False, members: Sequence[str] | None = None) -> Any:
+                    reduce: bool = False, members: Sequence[str] | None = None,
+                    span: tuple[float, float] = (0.0, 1.0)) -> Any:
         """Map an :class:`IndexedTask` over ``0..n-1``, index ``i`` on ``home_of(i, members)``.
 
         Returns the per-index partials in index order, or with ``reduce=True`` the finished
@@ -98,7 +101,7 @@ class Runtime:
         params = dict(params or {})
         members = list(members) if members is not None else self.members()
         homes = [home_of(i, members) for i in range(int(n))]
-        partials = self._fan_out(task, homes, job,
+        partials = self._fan_out(task, homes, job, span,
                                  local=lambda idx, ctx: self.execute_indexed(task_name, params, idx, ctx=ctx),
                                  remote=lambda member, idx: self.node.cluster.submit_indexed(
                                      member, task_name, params, idx))
@@ -157,9 +160,9 @@ class Runtime:
         return [(idx, results[idx]) for idx in order]
 
     # ------------------------------------------------------------------ internals
-    def _fan_out(self, task: MRTask, homes: list[str], job, local, remote) -> list[Any]:
+    def _fan_out(self, task: MRTask, homes: list[str], job, span, local, remote) -> list[Any]:
         """Run the maps for every index on its home; return partials in index order."""
-        ctx = TaskContext(self.node, job)
+        ctx = TaskContext(self.node, job, span)
         by_member: dict[str, list[int]] = {}
         for idx, member in enumerate(homes):
             by_member.setdefault(member, []).append(idx)
@@ -195,7 +198,8 @@ class Runtime:
     def _progress(ctx: TaskContext, done: int, total: int) -> None:
         job = ctx.job
         if job is not None and total:
-            job.update(progress=done / total)
+            lo, hi = ctx.span
+            job.update(progress=lo + (hi - lo) * done / total)
 
     def close(self) -> None:
         if not self._closed.is_set():

@@ -1,0 +1,134 @@
+"""The runtime maps over a frame's chunks, reduces in the fixed tree, reports progress, cancels."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from shoal_server.config import NodeConfig
+from shoal_server.errors import JobCancelled
+from shoal_server.node import Node
+from shoal_server.store.builder import FrameBuilder
+from shoal_server.store.codecs import decode_float64, encode
+from shoal_server.store.frame import ColumnHeader
+from shoal_server.store.types import ColType
+from shoal_server.tasks import IndexedTask, MRTask, register_task
+
+
+@register_task
+class _SumTask(MRTask):
+    name = "test.sum"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        x = decode_float64(chunks[0])
+        return {"sum": float(np.nansum(x)), "n": int(np.sum(~np.isnan(x))), "first": chunk_idx, "last": chunk_idx}
+
+    def reduce(self, a, b):
+        assert a["last"] < b["first"]  # the lower range always comes first
+        return {"sum": a["sum"] + b["sum"], "n": a["n"] + b["n"], "first": a["first"], "last": b["last"]}
+
+    def finish(self, result, params):
+        return None if result is None else {"sum": result["sum"], "n": result["n"]}
+
+
+@register_task
+class _SlowTask(MRTask):
+    name = "test.slow"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        time.sleep(params["sleep"])
+        return {"x": 1}
+
+    def reduce(self, a, b):
+        return {"x": a["x"] + b["x"]}
+
+
+@register_task
+class _Square(IndexedTask):
+    name = "test.square"
+
+    def map(self, ctx, index, params):
+        return {"sq": index * index + params["add"]}
+
+    def reduce(self, a, b):
+        return {"sq": a["sq"] + b["sq"]}
+
+
+class _Job:
+    def __init__(self):
+        self.progress = []
+        self.cancelled = threading.Event()
+
+    def update(self, progress=None, message=None):
+        self.progress.append(progress)
+
+    def check(self):
+        if self.cancelled.is_set():
+            raise JobCancelled("cancelled by test")
+
+
+@pytest.fixture
+def node():
+    n = Node(NodeConfig(threads=2))
+    yield n
+    n.close()
+
+
+def _frame(node, key, values, chunk_rows):
+    with FrameBuilder.for_node(node, key, [ColumnHeader("x", ColType.REAL)]) as b:
+        for i, start in enumerate(range(0, len(values), chunk_rows)):
+            part = np.asarray(values[start:start + chunk_rows], dtype=np.float64)
+            b.add_row(i, [encode(ColType.REAL, part, np.isnan(part))])
+        return b.commit()
+
+
+def test_sum_equals_numpy_and_reports_progress(node):
+    rng = np.random.default_rng(3)
+    vals = rng.standard_normal(1000)
+    vals[rng.integers(0, 1000, 50)] = np.nan
+    _frame(node, "f", vals, 64)
+    job = _Job()
+    out = node.runtime.run("test.sum", "f", [0], job=job)
+    assert out["n"] == int(np.sum(~np.isnan(vals)))
+    assert out["sum"] == pytest.approx(np.nansum(vals), rel=1e-12)
+    assert job.progress[-1] == pytest.approx(1.0)
+    assert all(0 <= p <= 1 for p in job.progress)
+
+
+def test_result_bits_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(5)
+    vals = rng.standard_normal(3000) * 10.0 ** rng.integers(-6, 6, 3000)
+    sums = []
+    for threads in (1, 2, 4):
+        with Node(NodeConfig(threads=threads)) as n:
+            _frame(n, "f", vals, 100)
+            sums.append(n.runtime.run("test.sum", "f", [0])["sum"])
+    assert sums[0] == sums[1] == sums[2]
+
+
+def test_frame_without_chunks_finishes_with_none(node):
+    with FrameBuilder.for_node(node, "empty", [ColumnHeader("x", ColType.REAL)]) as b:
+        b.commit()
+    assert node.runtime.run("test.sum", "empty", [0]) is None
+
+
+def test_cancel_stops_the_map_quickly(node):
+    _frame(node, "f", np.arange(200.0), 2)  # 100 chunks x 50 ms on 2 threads = 2.5 s if not cancelled
+    job = _Job()
+    threading.Timer(0.2, job.cancelled.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(JobCancelled):
+        node.runtime.run("test.slow", "f", [0], {"sleep": 0.05}, job=job)
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_run_indexed_in_index_order_and_reduced(node):
+    parts = node.runtime.run_indexed("test.square", 6, {"add": 1})
+    assert [p["sq"] for p in parts] == [1, 2, 5, 10, 17, 26]
+    assert node.runtime.run_indexed("test.square", 6, {"add": 1}, reduce=True)["sq"] == 61
+
+
+def test_unknown_task_is_refused(node):
+    from shoal_server.errors import InvalidParameter
+    with pytest.raises(InvalidParameter, match="Unknown task"):
+        node.runtime.run_indexed("no.such.task", 1)
