@@ -1,0 +1,312 @@
+"""A lazy expression builder: Python operators that produce Shoal's JSON expression tree.
+
+Nothing runs until :meth:`Expr.evaluate` (one ``POST /api/v1/evaluate`` call); the server validates
+the tree against its closed op table and evaluates it where the data lives (see
+``docs/munging.md``). Example::
+
+    from shoal.expr import frame, ifelse
+    fr = frame("flights")
+    late = fr[(fr["origin"] == "JFK") & (fr["month"] >= 6), :]
+    fr2 = fr.assign(dep_delayed=fr["dep_delay"] > 15)
+    g = fr.group_by(["origin", "hour"]).count().mean("dep_delay").sd("dep_delay")
+    g.evaluate(dest="by_origin")            # -> {"kind": "frame", "frame": {...}}
+
+Only the standard library is used here; the transport is the client's one ``Connection``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+__all__ = ["Expr", "GroupBy", "frame", "col", "ifelse", "cbind", "rbind", "merge"]
+
+_Scalar = (int, float, str, bool, type(None))
+
+
+def _arg(v: Any) -> Any:
+    """An operand as JSON: an Expr's tree, a Frame handle's key, or a literal scalar."""
+    if isinstance(v, Expr):
+        return v.tree
+    key = getattr(v, "key", None)
+    if isinstance(key, str) and not isinstance(v, (str, bytes)):
+        return {"op": "frame", "key": key}
+    if isinstance(v, _Scalar):
+        return v
+    raise TypeError(f"An expression operand is an Expr, a Frame, a number, a string, a bool or None; got "
+                    f"{type(v).__name__}.")
+
+
+class Expr:
+    """A node of the expression tree (a frame, a column set, or a scalar-valued reduction)."""
+
+    __slots__ = ("tree",)
+    __hash__ = None  # type: ignore[assignment]  # == builds an expression, so no hashing
+
+    def __init__(self, tree: dict):
+        self.tree = tree
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def op(name: str, *args: Any, **params: Any) -> "Expr":
+        node: dict = {"op": name}
+        if args:
+            node["args"] = [_arg(a) for a in args]
+        node.update({k: v for k, v in params.items() if v is not None})
+        return Expr(node)
+
+    def to_json(self) -> dict:
+        return self.tree
+
+    def __repr__(self) -> str:
+        return f"Expr({self.tree!r})"
+
+    def __bool__(self) -> bool:
+        raise TypeError("An Expr has no truth value; use & | ~ for logic, and .evaluate() to compute it.")
+
+    # ------------------------------------------------------------------ selection
+    def __getitem__(self, item: Any) -> "Expr":
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise TypeError("Index a frame with [rows, cols].")
+            rows, cols = item
+            out = self if _is_all(cols) else self._cols(cols)
+            return out if _is_all(rows) else out._rows(rows)
+        if isinstance(item, Expr):
+            return self._rows(item)
+        return self._cols(item)
+
+    def _cols(self, sel: Any) -> "Expr":
+        if isinstance(sel, str):
+            return Expr({"op": "col", "args": [self.tree], "name": sel})
+        if isinstance(sel, int) and not isinstance(sel, bool):
+            return Expr({"op": "col", "args": [self.tree], "index": sel})
+        if isinstance(sel, slice):
+            return Expr.op("cols", self, select={"start": sel.start, "stop": sel.stop, "step": sel.step})
+        return Expr.op("cols", self, select=list(sel))
+
+    def _rows(self, sel: Any) -> "Expr":
+        if isinstance(sel, Expr):
+            return Expr.op("rows", self, sel)
+        if isinstance(sel, slice):
+            return Expr.op("rows", self, select={"start": sel.start, "stop": sel.stop, "step": sel.step})
+        if isinstance(sel, int) and not isinstance(sel, bool):
+            return Expr.op("rows", self, select=[sel])
+        return Expr.op("rows", self, select=[int(i) for i in sel])
+
+    def assign(self, **columns: Any) -> "Expr":
+        """A new frame version with columns added or replaced (``fr.assign(c=fr["a"] * 2)``)."""
+        out = self
+        for name, value in columns.items():
+            out = Expr({"op": "assign", "args": [out.tree, _arg(value)], "name": name})
+        return out
+
+    def set_where(self, mask: "Expr", name: str, value: Any) -> "Expr":
+        """``fr[mask, name] = value`` as a new frame version."""
+        return self.assign(**{name: ifelse(mask, value, self[name])})
+
+    def drop(self, names: str | Sequence) -> "Expr":
+        return Expr.op("drop", self, names=names if isinstance(names, str) else list(names))
+
+    def rename(self, names: dict | Sequence) -> "Expr":
+        return Expr.op("rename", self, names=names if isinstance(names, dict) else list(names))
+
+    def head(self, n: int = 6) -> "Expr":
+        return Expr.op("head", self, n=n)
+
+    def tail(self, n: int = 6) -> "Expr":
+        return Expr.op("tail", self, n=n)
+
+    # ------------------------------------------------------------------ operators
+    def _bin(self, name: str, other: Any, reflected: bool = False) -> "Expr":
+        return Expr.op(name, other, self) if reflected else Expr.op(name, self, other)
+
+    def __add__(self, o): return self._bin("add", o)
+    def __radd__(self, o): return self._bin("add", o, True)
+    def __sub__(self, o): return self._bin("sub", o)
+    def __rsub__(self, o): return self._bin("sub", o, True)
+    def __mul__(self, o): return self._bin("mul", o)
+    def __rmul__(self, o): return self._bin("mul", o, True)
+    def __truediv__(self, o): return self._bin("div", o)
+    def __rtruediv__(self, o): return self._bin("div", o, True)
+    def __floordiv__(self, o): return self._bin("floordiv", o)
+    def __rfloordiv__(self, o): return self._bin("floordiv", o, True)
+    def __mod__(self, o): return self._bin("mod", o)
+    def __rmod__(self, o): return self._bin("mod", o, True)
+    def __pow__(self, o): return self._bin("pow", o)
+    def __rpow__(self, o): return self._bin("pow", o, True)
+    def __eq__(self, o): return self._bin("eq", o)  # type: ignore[override]
+    def __ne__(self, o): return self._bin("ne", o)  # type: ignore[override]
+    def __lt__(self, o): return self._bin("lt", o)
+    def __le__(self, o): return self._bin("le", o)
+    def __gt__(self, o): return self._bin("gt", o)
+    def __ge__(self, o): return self._bin("ge", o)
+    def __and__(self, o): return self._bin("and", o)
+    def __rand__(self, o): return self._bin("and", o, True)
+    def __or__(self, o): return self._bin("or", o)
+    def __ror__(self, o): return self._bin("or", o, True)
+    def __invert__(self): return Expr.op("not", self)
+    def __neg__(self): return Expr.op("neg", self)
+    def __abs__(self): return Expr.op("abs", self)
+
+    # ------------------------------------------------------------------ elementwise math
+    def isna(self): return Expr.op("isna", self)
+    def abs(self): return Expr.op("abs", self)
+    def ceil(self): return Expr.op("ceil", self)
+    def floor(self): return Expr.op("floor", self)
+    def trunc(self): return Expr.op("trunc", self)
+    def sign(self): return Expr.op("sign", self)
+    def sqrt(self): return Expr.op("sqrt", self)
+    def exp(self): return Expr.op("exp", self)
+    def expm1(self): return Expr.op("expm1", self)
+    def log(self): return Expr.op("log", self)
+    def log1p(self): return Expr.op("log1p", self)
+    def log2(self): return Expr.op("log2", self)
+    def log10(self): return Expr.op("log10", self)
+    def sin(self): return Expr.op("sin", self)
+    def cos(self): return Expr.op("cos", self)
+    def tan(self): return Expr.op("tan", self)
+    def round(self, digits: int = 0): return Expr.op("round", self, digits=digits)
+    def signif(self, digits: int = 6): return Expr.op("signif", self, digits=digits)
+    def runif(self, seed: int = -1): return Expr.op("runif", self, seed=seed)
+
+    # ------------------------------------------------------------------ reducers and scans
+    def _red(self, name: str, na_rm: bool | None) -> "Expr":
+        return Expr.op(name, self, na_rm=na_rm)
+
+    def sum(self, na_rm: bool | None = None): return self._red("sum", na_rm)
+    def mean(self, na_rm: bool | None = None): return self._red("mean", na_rm)
+    def median(self, na_rm: bool | None = None): return self._red("median", na_rm)
+    def min(self, na_rm: bool | None = None): return self._red("min", na_rm)
+    def max(self, na_rm: bool | None = None): return self._red("max", na_rm)
+    def sd(self, na_rm: bool | None = None): return self._red("sd", na_rm)
+    def var(self, na_rm: bool | None = None): return self._red("var", na_rm)
+    def prod(self, na_rm: bool | None = None): return self._red("prod", na_rm)
+    def all(self, na_rm: bool | None = None): return self._red("all", na_rm)
+    def any(self, na_rm: bool | None = None): return self._red("any", na_rm)
+    def nacnt(self): return Expr.op("nacnt", self)
+    def nrow(self): return Expr.op("nrow", self)
+    def ncol(self): return Expr.op("ncol", self)
+    def names(self): return Expr.op("names", self)
+    def cumsum(self): return Expr.op("cumsum", self)
+    def cumprod(self): return Expr.op("cumprod", self)
+    def cummin(self): return Expr.op("cummin", self)
+    def cummax(self): return Expr.op("cummax", self)
+    def unique(self): return Expr.op("unique", self)
+
+    def table(self, other: "Expr | None" = None) -> "Expr":
+        return Expr.op("table", self) if other is None else Expr.op("table", self, other)
+
+    # ------------------------------------------------------------------ reorganisations
+    def group_by(self, by: str | Sequence[str]) -> "GroupBy":
+        return GroupBy(self, by)
+
+    def quantile(self, prob: Sequence[float] | None = None, combine_method: str | None = None,
+                 weights_column: str | None = None) -> "Expr":
+        return Expr.op("quantile", self, probs=None if prob is None else list(prob), combine_method=combine_method,
+                       weights=weights_column)
+
+    def sort(self, by: str | Sequence[str], ascending: bool | Sequence[bool] | None = None) -> "Expr":
+        return Expr.op("sort", self, by=[by] if isinstance(by, str) else list(by),
+                       ascending=ascending if ascending is None or isinstance(ascending, bool) else list(ascending))
+
+    def merge(self, other: Any, all_x: bool = False, all_y: bool = False, by_x: Sequence[str] | None = None,
+              by_y: Sequence[str] | None = None) -> "Expr":
+        return merge(self, other, all_x=all_x, all_y=all_y, by_x=by_x, by_y=by_y)
+
+    def split_frame(self, ratios: Sequence[float], seed: int = -1) -> "Expr":
+        return Expr.op("split_frame", self, ratios=list(ratios), seed=seed)
+
+    def kfold_column(self, n_folds: int = 3, seed: int = -1) -> "Expr":
+        return Expr.op("kfold_column", self, nfolds=n_folds, seed=seed)
+
+    def drop_duplicates(self, columns: Sequence[str] | None = None, keep: str = "first") -> "Expr":
+        return Expr.op("drop_duplicates", self, by=None if columns is None else list(columns), keep=keep)
+
+    def fillna(self, method: str = "forward", maxlen: int = 1) -> "Expr":
+        return Expr.op("fillna", self, method=method, maxlen=maxlen)
+
+    def impute(self, column: str, method: str = "mean", by: Sequence[str] | None = None) -> "Expr":
+        return Expr.op("impute", self, column=column, method=method, by=None if by is None else list(by))
+
+    def cbind(self, *others: Any) -> "Expr":
+        return cbind(self, *others)
+
+    def rbind(self, *others: Any) -> "Expr":
+        return rbind(self, *others)
+
+    # ------------------------------------------------------------------ running
+    def evaluate(self, dest: str | None = None, conn: Any = None) -> dict:
+        """Send the expression to the node (``POST /api/v1/evaluate``); returns the result dict."""
+        if conn is None:
+            from .connection import current_connection
+            conn = current_connection()
+        body: dict = {"expr": self.tree}
+        if dest is not None:
+            body["dest"] = dest
+        return conn.post("/api/v1/evaluate", body)
+
+
+class GroupBy:
+    """``fr.group_by(keys).count().mean("x", na="rm")...``; ``.frame`` is the expression."""
+
+    def __init__(self, source: Expr, by: str | Sequence[str]):
+        self._source = source
+        self._by = [by] if isinstance(by, str) else list(by)
+        self._aggs: list[dict] = []
+
+    def _add(self, agg: str, col: str | None, na: str) -> "GroupBy":
+        spec: dict = {"agg": agg, "na": na}
+        if col is not None:
+            spec["col"] = col
+        self._aggs.append(spec)
+        return self
+
+    def count(self, na: str = "all"): return self._add("nrow", None, na)
+    def sum(self, col: str, na: str = "all"): return self._add("sum", col, na)
+    def mean(self, col: str, na: str = "all"): return self._add("mean", col, na)
+    def min(self, col: str, na: str = "all"): return self._add("min", col, na)
+    def max(self, col: str, na: str = "all"): return self._add("max", col, na)
+    def sd(self, col: str, na: str = "all"): return self._add("sd", col, na)
+    def var(self, col: str, na: str = "all"): return self._add("var", col, na)
+    def ss(self, col: str, na: str = "all"): return self._add("ss", col, na)
+    def mode(self, col: str, na: str = "all"): return self._add("mode", col, na)
+    def median(self, col: str, na: str = "all"): return self._add("median", col, na)
+
+    @property
+    def frame(self) -> Expr:
+        return Expr.op("group_by", self._source, by=self._by, aggs=list(self._aggs) or None)
+
+    def evaluate(self, dest: str | None = None, conn: Any = None) -> dict:
+        return self.frame.evaluate(dest=dest, conn=conn)
+
+
+def _is_all(sel: Any) -> bool:
+    return isinstance(sel, slice) and sel.start is None and sel.stop is None and sel.step is None
+
+
+def frame(key_or_frame: Any) -> Expr:
+    """The expression of a stored frame (a key or a ``shoal.Frame``)."""
+    key = key_or_frame if isinstance(key_or_frame, str) else getattr(key_or_frame, "key")
+    return Expr({"op": "frame", "key": key})
+
+
+def col(key_or_frame: Any, name: str | int) -> Expr:
+    """One column of a stored frame."""
+    return frame(key_or_frame)[name]
+
+
+def ifelse(test: Any, yes: Any, no: Any) -> Expr:
+    return Expr.op("ifelse", test, yes, no)
+
+
+def cbind(*frames: Any) -> Expr:
+    return Expr.op("cbind", *frames)
+
+
+def rbind(*frames: Any) -> Expr:
+    return Expr.op("rbind", *frames)
+
+
+def merge(x: Any, y: Any, all_x: bool = False, all_y: bool = False, by_x: Sequence[str] | None = None,
+          by_y: Sequence[str] | None = None) -> Expr:
+    return Expr.op("merge", x, y, all_x=all_x or None, all_y=all_y or None,
+                   by_x=None if by_x is None else list(by_x), by_y=None if by_y is None else list(by_y))

@@ -1,0 +1,271 @@
+"""The R emitter: API description → ``rclient/R/generated-api.R`` and ``rclient/man/generated-*.Rd``.
+
+One exported function ``shoal_<operation>`` per operation, with the operation's parameters under
+their API names (optional ones default to ``NULL``: the client sends only what the user set, the
+server owns defaults). The generated body is data only: it hands the route, the parameter values,
+their declared types and locations to the hand-written ``.shoal_call()`` (``rclient/R/call.R``),
+which does the HTTP call through the one transport and shapes the result (job → ShoalFrame, ...).
+
+Raw-body operations get one extra first argument for the body, chosen by the media types the
+operation accepts: a file to stream (``path``) or a data.frame sent as SHOALCOL (``data``).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from . import header_line, operations, errors, wrap
+
+__all__ = ["emit", "OWNED_GLOBS", "r_function_name", "BODY_ARGUMENTS"]
+
+OWNED_GLOBS = ("rclient/R/generated-*.R", "rclient/man/generated-*.Rd")
+
+#: media type accepted by a raw-body operation → (R argument, kind handled by .shoal_call, help)
+BODY_ARGUMENTS = {
+    "application/x-shoalcol": ("data", "shoalcol",
+                               "A data.frame (or a ShoalFrame, returned as is), sent in the SHOALCOL "
+                               "columnar format: factor → enum, character → string, integer → int, "
+                               "double → real, logical → bool, POSIXct/Date → time."),
+    "text/csv": ("path", "file", "Path of a local file to upload; it is streamed, never read whole "
+                                 "into memory."),
+}
+
+_R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
+               "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in"}
+
+
+_PROGRESS_ARG = 'progress = getOption("shoal.progress", TRUE)'
+_PROGRESS_HELP = ("Show a text progress bar while the job runs (client side; default: option "
+                  "`shoal.progress`, TRUE when unset).")
+
+
+def r_function_name(op_name: str) -> str:
+    return "shoal_" + op_name
+
+
+def _r_ident(name: str) -> str:
+    ident = re.sub(r"[^A-Za-z0-9_.]", "_", name)
+    if ident in _R_RESERVED:
+        raise ValueError(f"Parameter name `{name}` is reserved in R; rename it in the API description.")
+    return ident
+
+
+def _r_string(s: str) -> str:
+    return json.dumps(str(s), ensure_ascii=False)
+
+
+def _r_value(v: Any) -> str:
+    """An R literal for a JSON default (documentation only)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return _r_string(v)
+    if isinstance(v, list):
+        return "c(" + ", ".join(_r_value(x) for x in v) + ")"
+    return _r_string(json.dumps(v))
+
+
+def _body_argument(op: dict) -> tuple[str, str, str] | None:
+    if op.get("body") != "raw":
+        return None
+    for media in op.get("body_types", []):
+        if media in BODY_ARGUMENTS:
+            return BODY_ARGUMENTS[media]
+    raise ValueError(f"Operation `{op['name']}` takes a raw body of types {op.get('body_types')}, "
+                     f"which the R emitter does not know (add it to BODY_ARGUMENTS).")
+
+
+def _returns(op: dict) -> str:
+    produces = op.get("produces") or ["application/json"]
+    return "json" if "application/json" in produces else "raw"
+
+
+def _param_help(p: dict) -> str:
+    bits = [p.get("help", "").strip()]
+    facts = [f"`{p['type']}`"]
+    if p.get("required"):
+        facts.append("required")
+    elif p.get("default") is not None:
+        facts.append(f"server default `{_r_value(p['default'])}`")
+    if p.get("values") is not None:
+        facts.append("one of " + ", ".join(f"`{_r_value(v)}`" for v in p["values"]))
+    if p.get("min") is not None or p.get("max") is not None:
+        lo = p.get("min")
+        hi = p.get("max")
+        facts.append(f"range [{'' if lo is None else _num(lo)}, {'' if hi is None else _num(hi)}]")
+    if p.get("level") and p["level"] != "basic":
+        facts.append(p["level"])
+    text = " ".join(b for b in bits if b)
+    return f"{text} ({'; '.join(facts)})"
+
+
+def _num(x: Any) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _emit_function(op: dict) -> list[str]:
+    name = r_function_name(op["name"])
+    params = op.get("params", [])
+    body_arg = _body_argument(op)
+    args: list[str] = []
+    roxy: list[str] = []
+    roxy += ["#' " + line for line in wrap(op.get("summary", op["name"]), 88)]
+    roxy.append("#'")
+    roxy.append(f"#' API operation `{op['name']}`: `{op['method']} {op['path']}`.")
+    roxy.append("#' Only the arguments you set are sent; the server owns the defaults.")
+    roxy.append("#'")
+    if body_arg:
+        arg, _kind, help_text = body_arg
+        args.append(arg)
+        roxy += _wrap_roxy(f"@param {arg} {help_text}")
+    required = [p for p in params if p.get("required")]
+    optional = [p for p in params if not p.get("required")]
+    for p in required + optional:
+        ident = _r_ident(p["name"])
+        args.append(ident if p.get("required") else f"{ident} = NULL")
+        roxy += _wrap_roxy(f"@param {ident} {_param_help(p)}")
+    if op.get("returns_job"):
+        args.append(_PROGRESS_ARG)
+        roxy += _wrap_roxy(f"@param progress {_PROGRESS_HELP}")
+    result = op.get("result", {}).get("help", "") if isinstance(op.get("result"), dict) else ""
+    roxy += _wrap_roxy(f"@return {result or 'The parsed JSON answer.'} See `?shoal_results` for the R "
+                       f"value.")
+    if op.get("errors"):
+        roxy.append("#' @section Errors:")
+        roxy += _wrap_roxy("Classed conditions " + ", ".join(f"`shoal_error_{c}`" for c in op["errors"])
+                           + " (see `?shoal_error`).", prefix="#' ")
+    roxy.append(f"#' @family api")
+    roxy.append("#' @export")
+
+    def vec(entries: list[tuple[str, str]]) -> str:
+        if not entries:
+            return "character(0)"
+        return "c(" + ", ".join(f"{k} = {_r_string(v)}" for k, v in entries) + ")"
+
+    values = []
+    for p in params:
+        ident = _r_ident(p["name"])
+        value = f".as_key({ident})" if p["type"] == "frame_key" else ident
+        values.append(f"{p['name']} = {value}" if ident == p["name"] else f"{_r_string(p['name'])} = {value}")
+    types = vec([(p["name"], p["type"]) for p in params])
+    where = vec([(p["name"], p.get("in", "query")) for p in params])
+    lines = roxy + [f"{name} <- function({', '.join(args)}) {{"]
+    lines.append("  .shoal_call(")
+    lines.append(f"    op = {_r_string(op['name'])}, method = {_r_string(op['method'])}, "
+                 f"route = {_r_string(op['path'])},")
+    if values:
+        lines.append("    params = list(")
+        for i, v in enumerate(values):
+            lines.append(f"      {v}{',' if i < len(values) - 1 else ''}")
+        lines.append("    ),")
+    else:
+        lines.append("    params = list(),")
+    lines.append(f"    types = {types},")
+    lines.append(f"    where = {where},")
+    if body_arg:
+        lines.append(f"    body = {body_arg[0]}, body_kind = {_r_string(body_arg[1])},")
+        lines.append(f"    content_type = {_r_string(op['body_types'][0] if body_arg[1] != 'file' else 'application/octet-stream')},")
+    if op.get("returns_job"):
+        lines.append("    progress = progress,")
+    lines.append(f"    returns = {_r_string(_returns(op))}")
+    lines.append("  )")
+    lines.append("}")
+    lines.append("")
+    return lines
+
+
+def _wrap_roxy(text: str, prefix: str = "#' ") -> list[str]:
+    out = wrap(text, 92 - len(prefix))
+    return [prefix + out[0]] + [prefix + "  " + line for line in out[1:]]
+
+
+def _emit_r(desc: dict) -> str:
+    lines = [header_line("#"), ""]
+    lines.append("# One function per API operation. Each body is data for .shoal_call() (R/call.R).")
+    lines.append("")
+    for op in operations(desc):
+        lines += _emit_function(op)
+    lines.append("# The error catalog: code -> help. Every code is signalled as class shoal_error_<code>.")
+    lines.append(".shoal_error_catalog <- c(")
+    errs = errors(desc)
+    for i, e in enumerate(errs):
+        lines.append(f"  {e['code']} = {_r_string(e.get('help', ''))}{',' if i < len(errs) - 1 else ''}")
+    lines.append(")")
+    lines.append("")
+    lines.append("# Operation name -> exported R function (the parity tests read this too).")
+    lines.append(".shoal_operations <- c(")
+    ops = operations(desc)
+    for i, op in enumerate(ops):
+        lines.append(f"  {op['name']} = {_r_string(r_function_name(op['name']))}{',' if i < len(ops) - 1 else ''}")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ Rd
+def _rd_escape(text: str) -> str:
+    text = str(text).replace("\\", "\\\\").replace("%", "\\%").replace("{", "\\{").replace("}", "\\}")
+    # `code` spans → \code{}
+    return re.sub(r"`([^`]+)`", _rd_code, text)
+
+
+def _rd_code(m: "re.Match[str]") -> str:
+    # \code{} is R-like text where a lone quote opens a string; \verb{} takes it literally.
+    span = m.group(1)
+    return ("\\verb{" if any(q in span for q in "\"'") else "\\code{") + span + "}"
+
+
+def _emit_rd(op: dict) -> str:
+    name = r_function_name(op["name"])
+    params = op.get("params", [])
+    body_arg = _body_argument(op)
+    required = [p for p in params if p.get("required")]
+    optional = [p for p in params if not p.get("required")]
+    usage_args = ([body_arg[0]] if body_arg else []) + \
+        [_r_ident(p["name"]) for p in required] + [f"{_r_ident(p['name'])} = NULL" for p in optional] + \
+        ([_PROGRESS_ARG] if op.get("returns_job") else [])
+    out = [header_line("%"),
+           f"\\name{{{name}}}",
+           f"\\alias{{{name}}}",
+           f"\\title{{{_rd_escape(op.get('summary', name).rstrip('.'))}}}",
+           "\\usage{",
+           f"{name}({', '.join(usage_args)})",
+           "}"]
+    if usage_args:
+        out.append("\\arguments{")
+        if body_arg:
+            out.append(f"\\item{{{body_arg[0]}}}{{{_rd_escape(body_arg[2])}}}")
+        for p in required + optional:
+            out.append(f"\\item{{{_r_ident(p['name'])}}}{{{_rd_escape(_param_help(p))}}}")
+        if op.get("returns_job"):
+            out.append(f"\\item{{progress}}{{{_rd_escape(_PROGRESS_HELP)}}}")
+        out.append("}")
+    result = op.get("result", {}).get("help", "") if isinstance(op.get("result"), dict) else ""
+    out.append(f"\\value{{{_rd_escape(result or 'The parsed JSON answer.')} See "
+               f"\\code{{\\link{{shoal_results}}}} for the R value.}}")
+    out.append("\\description{")
+    out.append(_rd_escape(op.get("summary", "")))
+    out.append("")
+    out.append(f"API operation \\code{{{op['name']}}}: \\code{{{op['method']} {_rd_escape(op['path'])}}}. "
+               "Only the arguments you set are sent; the server owns the defaults.")
+    out.append("}")
+    if op.get("errors"):
+        out.append("\\section{Errors}{")
+        out.append("Classed conditions " + ", ".join(f"\\code{{shoal_error_{c}}}" for c in op["errors"])
+                   + " (see \\code{\\link{shoal_error}}).")
+        out.append("}")
+    out.append("\\concept{api}")
+    return "\n".join(out) + "\n"
+
+
+def emit(description: dict, root: Path) -> dict[str, str]:
+    """``{relative path: text}`` for the R client; depends only on ``description``."""
+    files = {"rclient/R/generated-api.R": _emit_r(description)}
+    for op in operations(description):
+        files[f"rclient/man/generated-{r_function_name(op['name'])}.Rd"] = _emit_rd(op)
+    return files
