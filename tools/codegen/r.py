@@ -155,7 +155,10 @@ def _emit_function(op: dict) -> list[str]:
         values.append(f"{p['name']} = {value}" if ident == p["name"] else f"{_r_string(p['name'])} = {value}")
     types = vec([(p["name"], p["type"]) for p in params])
     where = vec([(p["name"], p.get("in", "query")) for p in params])
-    lines = roxy + [f"{name} <- function({', '.join(args)}) {{"]
+    signature = f"{name} <- function({', '.join(args)}) {{"
+    if len(signature) > 100:
+        signature = f"{name} <- function(\n" + ",\n".join("    " + a for a in args) + ") {"
+    lines = roxy + [signature]
     lines.append("  .shoal_call(")
     lines.append(f"    op = {_r_string(op['name'])}, method = {_r_string(op['method'])}, "
                  f"route = {_r_string(op['path'])},")
