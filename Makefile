@@ -12,7 +12,7 @@ PIP        ?= $(PYTHON) -m pip
 PYTEST_ARGS ?=
 TEST_TIMEOUT ?= 300
 STAMP_DIR  := .make
-R_SOURCES  := $(wildcard rclient/DESCRIPTION rclient/NAMESPACE rclient/R/*.R)
+R_SOURCES  := $(wildcard rclient/DESCRIPTION rclient/NAMESPACE rclient/R/*.R rclient/man/*.Rd)
 SUDO       := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 R_CHECK    := for (p in c("jsonlite", "curl", "testthat")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)
