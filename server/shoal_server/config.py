@@ -42,6 +42,9 @@ class NodeConfig:
     secret_file: str | None = field(default=None, metadata={"help": "File with the cluster's shared secret."})
     heartbeat_interval: float = field(default=0.5, metadata={"help": "Seconds between heartbeats."})
     heartbeat_timeout: float = field(default=3.0, metadata={"help": "Seconds of silence before a node is lost."})
+    cluster_curve: str = field(default="auto",
+                               metadata={"help": "CURVE encryption and authentication of node traffic: on, off, or "
+                                                 "auto (on when --bind is not a loopback address)."})
     auth_token_file: str | None = field(default=None,
                                         metadata={"help": "File with the bearer token clients must send."})
     parent_pid: int = field(default=0, metadata={"help": "Exit when this process exits (set by clients that "

@@ -55,6 +55,13 @@ class Node:
         self._lock = threading.RLock()
         self._closed = False
 
+    # ------------------------------------------------------------------ frames across the cluster
+    def publish_frame(self, staging_key: str, header) -> None:
+        """The cluster's half of a frame commit: every other live member moves the chunks it staged
+        under ``staging_key`` to the frame's key and registers the header. No-op on one node."""
+        if self.cluster is not None:
+            self.cluster.publish_frame(staging_key, header.to_wire())
+
     def close(self) -> None:
         """Stop the compute pool and drop the private spool directory."""
         with self._lock:

@@ -686,7 +686,7 @@ def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str,
         if job is not None:
             job.check()
         builder = FrameBuilder(node.catalog, node.chunks, dest_key, columns, members, nchunks=n,
-                               staging_key=staging)
+                               staging_key=staging, publish=node.publish_frame)
         for i, p in enumerate(partials):
             builder.add_remote(i, p["nrows"])
         header = builder.commit()

@@ -3,7 +3,9 @@
 Chunks are stored (and counted against the memory budget) as they are added, under a private
 staging key, so no partial frame is ever visible. ``commit()`` checks that every chunk index has
 every column with the same row count, moves the chunks to the frame key and registers the header
-in the catalog. ``abort()`` (or leaving a ``with`` block without committing) frees everything.
+in the catalog; ``publish`` (set by ``for_node``) then has the other nodes of a cluster do the same
+for their staged chunks. ``abort()`` (or leaving a ``with`` block without committing) frees
+everything.
 
 Chunk indices that live on other nodes are declared with ``add_remote(chunk_idx, nrows)``; the
 cluster layer moves those nodes' staged chunks itself.
@@ -29,7 +31,8 @@ class FrameBuilder:
     """Build frame ``key`` with ``columns`` (ColumnHeaders) placed over ``members``."""
 
     def __init__(self, catalog: Catalog, chunks: ChunkStore, key: str, columns: Sequence[ColumnHeader],
-                 members: Sequence[str], nchunks: int | None = None, staging_key: str | None = None):
+                 members: Sequence[str], nchunks: int | None = None, staging_key: str | None = None,
+                 publish=None):
         if not members:
             raise ValueError("a frame needs at least one member to place its chunks")
         self.catalog = catalog
@@ -41,11 +44,13 @@ class FrameBuilder:
         self.staging_key = staging_key or f"{key}.staging.{uuid.uuid4().hex[:8]}"
         self._nrows: dict[tuple[int, int], int] = {}     # (col, chunk) -> rows, local chunks
         self._remote: dict[int, int] = {}                # chunk -> rows, chunks held elsewhere
+        self._publish = publish   # publish(staging_key, header): the cluster's half of a commit
         self._state = "open"
 
     @classmethod
     def for_node(cls, node, key: str, columns: Sequence[ColumnHeader], **kw) -> "FrameBuilder":
         """A builder on ``node``'s catalog and chunk store, placed over the node's current members."""
+        kw.setdefault("publish", node.publish_frame)
         return cls(node.catalog, node.chunks, key, columns, node.runtime.members(), **kw)
 
     # ---------------------------------------------------------------- adding chunks
@@ -132,6 +137,14 @@ class FrameBuilder:
         self.chunks.rename_frame(self.staging_key, self.key)
         self.catalog.put(header)
         self._state = "committed"
+        if self._publish is not None:
+            try:
+                self._publish(self.staging_key, header)
+            except BaseException:
+                # Other nodes could not take their part: the frame must not exist anywhere.
+                self.catalog.remove(self.key)
+                self.chunks.remove_frame(self.key)
+                raise
         return header
 
     def abort(self) -> None:

@@ -18,7 +18,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import ShoalError
+from ..errors import FrameLost, NodeLost, ShoalError
 from ..store.layout import home_of
 from .reduce import tree_reduce
 from .registry import IndexedTask, MRTask, get_task
@@ -61,9 +61,21 @@ class Runtime:
         return self.node.self_id
 
     def members(self) -> list[str]:
-        """The sorted member list that places new chunks (just this node without a cluster)."""
+        """The sorted member list that places new chunks (just this node without a cluster).
+
+        Asking for it locks the cluster's membership (as H2O-3 does at the first frame or job):
+        from then on chunk homes never move. A member lost since is refused with ``node_lost``
+        rather than silently skipped, so a frame is never placed on a dead node.
+        """
         cluster = self.node.cluster
-        return list(cluster.members()) if cluster is not None else [self.node.self_id]
+        if cluster is None:
+            return [self.node.self_id]
+        members = list(cluster.lock())
+        lost = sorted(set(members) & set(cluster.lost()))
+        if lost:
+            raise NodeLost(f"Node {lost[0]} of this cluster was lost; new frames cannot be placed. "
+                           f"Restart the cluster to continue.", {"node": lost[0]})
+        return members
 
     # ------------------------------------------------------------------ public entry points
     def run(self, task_name: str, frame_key: str, columns: Sequence[int] | None = None,
@@ -76,6 +88,7 @@ class Runtime:
         task = get_task(task_name)
         params = dict(params or {})
         header = self.node.catalog.get(frame_key)
+        self._check_not_lost(header)
         cols = list(range(header.ncol)) if columns is None else [int(c) for c in columns]
         homes = [home_of(i, header.members) for i in range(header.nchunks)]
         partials = self._fan_out(task, homes, job, span,
@@ -193,6 +206,17 @@ class Runtime:
             raise ShoalError(f"Task {task.name!r} returned partials for the wrong chunks.",
                              {"task": task.name})
         return [p[1] for p in pairs]
+
+    def _check_not_lost(self, header) -> None:
+        """A frame with chunks on a lost node answers ``frame_lost``, never a wrong result."""
+        cluster = self.node.cluster
+        if cluster is None:
+            return
+        gone = sorted(set(header.members) & set(cluster.lost()))
+        if gone and header.nchunks > 0:
+            raise FrameLost(f"Frame `{header.key}` had chunks on node {gone[0]}, which was lost; it cannot be "
+                            f"computed on any more. Re-import or recompute it.",
+                            {"frame": header.key, "node": gone[0]})
 
     @staticmethod
     def _progress(ctx: TaskContext, done: int, total: int) -> None:
