@@ -1,0 +1,1 @@
+"""The node HTTP/JSON API: declared operations, validation, handlers, the aiohttp server."""
