@@ -8,9 +8,23 @@ from typing import Any, ClassVar
 
 from ..errors import InvalidParameter
 
-__all__ = ["MRTask", "IndexedTask", "register_task", "get_task", "task_names"]
+__all__ = ["MRTask", "IndexedTask", "register_task", "get_task", "task_names", "load_task_modules",
+           "TASK_MODULES"]
 
 _REGISTRY: dict[str, "MRTask"] = {}
+
+#: The server modules that define tasks. Importing them registers their tasks; a node imports all
+#: of them before it looks up a name it does not know yet, so a peer's request never fails just
+#: because this node has not used that part of the server itself. This fixed list is the only
+#: thing imported: a name received from a peer is a registry key, never a module path.
+TASK_MODULES = (
+    "shoal_server.store.rollups",
+    "shoal_server.parser.parse",
+    "shoal_server.munging",
+    "shoal_server.metrics",
+    "shoal_server.algos",
+)
+_loaded = False
 
 
 class MRTask:
@@ -55,9 +69,26 @@ def register_task(cls):
     return cls
 
 
+def load_task_modules() -> None:
+    """Import every module of ``TASK_MODULES`` that this installation has (registers their tasks)."""
+    global _loaded
+    import importlib
+
+    for module in TASK_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real import error inside the module must surface
+                raise
+    _loaded = True
+
+
 def get_task(name: str) -> MRTask:
     """The registered task called ``name``; refuses unknown names."""
     task = _REGISTRY.get(name) if isinstance(name, str) else None
+    if task is None and isinstance(name, str) and not _loaded:
+        load_task_modules()
+        task = _REGISTRY.get(name)
     if task is None:
         raise InvalidParameter(f"Unknown task {name!r}; this node knows: {', '.join(sorted(_REGISTRY))}.",
                                {"task": str(name)})

@@ -132,3 +132,15 @@ def test_unknown_task_is_refused(node):
     from shoal_server.errors import InvalidParameter
     with pytest.raises(InvalidParameter, match="Unknown task"):
         node.runtime.run_indexed("no.such.task", 1)
+
+
+def test_every_task_module_loads_and_registers_its_tasks():
+    from shoal_server.tasks import registry
+
+    registry.load_task_modules()
+    names = registry.task_names()
+    assert "rollups.moments" in names and "parse.range" in names
+    # Every module in the list exists in this installation (a typo would silently skip it).
+    import importlib
+    for module in registry.TASK_MODULES:
+        importlib.import_module(module)

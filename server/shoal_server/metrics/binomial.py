@@ -1,0 +1,304 @@
+"""Binomial metrics: AUC, AUCPR, logloss, MSE, Gini, KS, thresholds and max-criteria tables,
+confusion matrix at the max-F1 threshold, gains/lift, null and residual deviance.
+
+One map/reduce pass (task ``metrics.binomial``). Each chunk's partial holds exact sums
+(Σw, Σw·y, Σw·(y-p)², Σw·logloss) and its scored rows in canonical form (``metrics.rows``:
+(p, y[, w]) sorted, identical rows counted), so ``finish`` sees every distinct threshold: AUC and
+AUCPR are exact (``metrics.curves``), and the result has the same bits for any chunking.
+
+With ``auc_type="binned"`` the rows are instead summarised per chunk into at most ``nbins``
+(default 400) threshold bins as H2O's ``AUC2`` does (see ``metrics.bins``): constant-size
+partials for very large frames, approximate curves. Scalars (logloss, MSE, ...) stay exact.
+``auc_type="auto"`` is exact up to ``AUTO_EXACT_MAX_ROWS`` rows and binned above.
+
+Gains/lift (H2O's ``GainsLift``): 16 groups cut at the weighted quantiles 0.99, 0.98, 0.97, 0.96,
+0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0 of p1 (linear interpolation, weights as
+frequencies; duplicates dropped); group i holds rows with ``thr[i] <= p < thr[i-1]``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InvalidParameter
+from ..tasks import MRTask, register_task
+from . import bins as binning
+from . import exact
+from .common import check_weights, chunk_inputs, fmt_count, frame_inputs, num, table, valid_rows
+from .curves import CRITERIA, auc_from_counts, aucpr_from_counts, criteria, group_by_threshold
+from .rows import canonical, merge_canonical
+
+__all__ = ["binomial_metrics", "binomial_metrics_from_arrays", "GAINS_LIFT_PROBS", "weighted_quantiles",
+           "gains_lift_table", "LOGLOSS_EPS", "AUTO_EXACT_MAX_ROWS"]
+
+#: Probabilities of the gains/lift cut points (H2O's default 16 groups).
+GAINS_LIFT_PROBS = (0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
+#: Probabilities are clipped to [eps, 1 - eps] in logloss (H2O uses 1e-15).
+LOGLOSS_EPS = 1e-15
+#: ``auc_type="auto"`` is exact up to this many rows (the coordinator then holds ≤ ~24 bytes a row).
+AUTO_EXACT_MAX_ROWS = 2_000_000
+
+
+# ---------------------------------------------------------------------------------------- partials
+def _prepare(y, p, w):
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    w = None if w is None else np.asarray(w, dtype=np.float64)
+    check_weights(w)
+    ok = valid_rows(y, [p], w)
+    if not ok.all():
+        y, p = y[ok], p[ok]
+        w = None if w is None else w[ok]
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        raise InvalidParameter(f"The actual column of binomial metrics must hold two classes (0/1); got the value "
+                               f"{y[bad][0]!r}.", {"value": float(y[bad][0])})
+    return y, p, w
+
+
+def partial(y, p, w, params: dict) -> dict:
+    """One block's partial: exact sums plus canonical rows (exact) or threshold bins (binned)."""
+    y, p, w = _prepare(y, p, w)
+    ww = np.ones_like(y) if w is None else w
+    pc = np.clip(p, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
+    with np.errstate(all="ignore"):
+        ll = -np.where(y == 1, np.log(pc), np.log1p(-pc))
+    terms = np.vstack([ww, ww * y, ww * (y - p) ** 2, ww * ll])
+    out = {"sums": exact.exact_sums(terms), "nobs": int(y.size)}
+    if params.get("auc_type", "exact") == "binned":
+        out["bins"] = binning.build(p, ww * y, ww * (1 - y), int(params["nbins"]))
+    else:  # key columns: p, y[, w]
+        out["rows"] = canonical(np.column_stack([p, y, ww] if params.get("weighted") else [p, y]))
+    return out
+
+
+def merge(a: dict, b: dict, params: dict) -> dict:
+    out = {"sums": exact.merge(a["sums"], b["sums"]), "nobs": a["nobs"] + b["nobs"]}
+    if "bins" in a:
+        out["bins"] = binning.merge(a["bins"], b["bins"])
+    else:
+        out["rows"] = merge_canonical(a["rows"], b["rows"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- finish
+def weighted_quantiles(values_asc: np.ndarray, weights: np.ndarray, probs) -> np.ndarray:
+    """Quantiles with linear interpolation (R type 7, numpy's default), weights as frequencies.
+
+    ``values_asc`` are distinct and increasing, ``weights`` their total weight. With integer
+    weights this is exactly the quantile of the data with each row repeated ``weight`` times.
+    """
+    cum = np.cumsum(weights)
+    total = cum[-1]
+    out = []
+    for q in probs:
+        h = max(0.0, q * (total - 1))
+        lo = math.floor(h)
+        i_lo = min(int(np.searchsorted(cum, lo + 1, side="left")), values_asc.size - 1)
+        i_hi = min(int(np.searchsorted(cum, lo + 2, side="left")), values_asc.size - 1)
+        frac = h - lo
+        v = values_asc[i_lo] if frac == 0 else values_asc[i_lo] + frac * (values_asc[i_hi] - values_asc[i_lo])
+        out.append(float(v))
+    return np.asarray(out)
+
+
+def gains_lift_table(scores_asc: np.ndarray, pos_w: np.ndarray, neg_w: np.ndarray, groups_probs=GAINS_LIFT_PROBS):
+    """H2O's gains/lift table from rows (or bins) sorted by increasing score; None without events."""
+    if scores_asc.size == 0:
+        return None
+    thr_desc, tp, fp = group_by_threshold(scores_asc, pos_w, neg_w)
+    values = thr_desc[::-1]
+    wts = np.diff(np.concatenate([[0.0], (tp + fp)]))[::-1]
+    cuts = np.unique(weighted_quantiles(values, wts, groups_probs))[::-1]
+    # group of each distinct score: the number of cut points above it
+    grp = cuts.size - np.searchsorted(cuts[::-1], values, side="right")
+    keep = grp < cuts.size
+    ev = np.diff(np.concatenate([[0.0], tp]))[::-1]
+    sc = values * wts
+    g_e = np.bincount(grp[keep], ev[keep], minlength=cuts.size)
+    g_n = np.bincount(grp[keep], wts[keep], minlength=cuts.size)
+    g_s = np.bincount(grp[keep], sc[keep], minlength=cuts.size)
+    N = float(np.sum(g_n))
+    E = float(tp[-1])
+    if N <= 0 or E <= 0:
+        return None
+    P = E / N
+    rows = []
+    ce = cn = cs = 0.0
+    for i in range(cuts.size):
+        e_i, n_i = float(g_e[i]), float(g_n[i])
+        ce += e_i
+        cn += n_i
+        cs += float(g_s[i])
+        rr = e_i / n_i if n_i > 0 else 0.0
+        score = float(g_s[i]) / n_i if n_i > 0 else 0.0
+        lift = rr / P
+        cum_rr = ce / cn if cn > 0 else 0.0
+        cum_lift = cum_rr / P
+        ks = ce / E - ((cn - ce) / (N - E) if N - E != 0 else 0.0)
+        rows.append([i + 1, cn / N, cuts[i], lift, cum_lift, rr, score, cum_rr, cs / cn if cn > 0 else 0.0,
+                     e_i / E, ce / E, 100 * (lift - 1), 100 * (cum_lift - 1), ks])
+    cols = ["group", "cumulative_data_fraction", "lower_threshold", "lift", "cumulative_lift", "response_rate",
+            "score", "cumulative_response_rate", "cumulative_score", "capture_rate", "cumulative_capture_rate",
+            "gain", "cumulative_gain", "kolmogorov_smirnov"]
+    return table("Gains/Lift Table", cols, ["int"] + ["double"] * 13, rows,
+                 f"Avg response rate: {100 * P:.2f} %, avg score: {100 * cs / cn:.2f} %")
+
+
+def confusion_table(domain, tn, fp, fn, tp, threshold) -> dict:
+    P, N = fn + tp, tn + fp
+
+    def rate(err, tot):
+        return f"{fmt_count(err)}/{fmt_count(tot)}"
+
+    rows = [[domain[0], tn, fp, fp / N if N else None, rate(fp, N)],
+            [domain[1], fn, tp, fn / P if P else None, rate(fn, P)],
+            ["Total", tn + fn, fp + tp, (fp + fn) / (P + N) if P + N else None, rate(fp + fn, P + N)]]
+    return table("Confusion Matrix", ["", str(domain[0]), str(domain[1]), "Error", "Rate"],
+                 ["string", "double", "double", "double", "string"], rows,
+                 f"Confusion matrix at the max-F1 threshold {threshold!r} (row labels: actual class; "
+                 f"column labels: predicted class)")
+
+
+def finish(r: dict | None, params: dict) -> dict:
+    domain = list(params.get("domain") or ["0", "1"])
+    out: dict = {"model_category": "Binomial", "domain": domain, "auc_type": params.get("auc_type", "exact")}
+    if r is None or r["nobs"] == 0:
+        out.update(nobs=0, mse=None, rmse=None, logloss=None, auc=None, aucpr=None, gini=None, ks=None,
+                   kolmogorov_smirnov=None, mean_per_class_error=None, r2=None, null_deviance=None,
+                   residual_deviance=None, default_threshold=None, thresholds_and_metric_scores=None,
+                   max_criteria_and_metric_scores=None, confusion_matrix=None, gains_lift_table=None)
+        return out
+    sw, swy, sse, sll = exact.to_floats(r["sums"])
+    ybar = swy / sw
+    mse = sse / sw
+    with np.errstate(all="ignore"):
+        null_dev = -2 * ((swy * math.log(ybar) if swy > 0 else 0.0) +
+                         ((sw - swy) * math.log1p(-ybar) if sw - swy > 0 else 0.0))
+    var = ybar * (1 - ybar)
+    out.update(nobs=int(r["nobs"]), weight_sum=num(sw), mean_response=num(ybar), mse=num(mse), rmse=num(math.sqrt(mse)),
+               logloss=num(sll / sw), r2=num(1 - mse / var) if var > 0 else None,
+               residual_deviance=num(2 * sll), null_deviance=num(null_dev))
+    if "bins" in r:
+        b = r["bins"]
+        scores, pos, neg = np.asarray(b["t"]), np.asarray(b["pos"]), np.asarray(b["neg"])
+    else:
+        k = np.asarray(r["rows"]["k"])
+        cw = np.asarray(r["rows"]["c"], np.float64) * (k[:, 2] if k.shape[1] > 2 else 1.0)
+        y = k[:, 1]
+        scores, pos, neg = np.ascontiguousarray(k[:, 0]), np.where(y == 1, cw, 0.0), np.where(y == 0, cw, 0.0)
+    thr, tp, fp = group_by_threshold(scores, pos, neg)
+    auc = auc_from_counts(tp, fp)
+    aucpr = aucpr_from_counts(tp, fp)
+    crit = criteria(tp, fp)
+    ks_exact = float(np.nanmax(crit["tpr"] - crit["fpr"])) if tp[-1] > 0 and fp[-1] > 0 else math.nan
+    max_rows = int(params.get("max_thresholds", 400))
+    best = {}
+    for name in CRITERIA:
+        vals = crit[name]
+        best[name] = int(np.nanargmax(vals)) if np.isfinite(vals).any() else None
+    n = thr.size
+    if n <= max_rows:
+        picked = np.arange(n)
+    else:
+        picked = np.unique(np.concatenate([np.round(np.linspace(0, n - 1, max_rows)).astype(np.int64),
+                                           np.array([i for i in best.values() if i is not None], np.int64)]))
+    pos_in_table = {int(i): k for k, i in enumerate(picked)}
+    counts_int = params.get("auc_type", "exact") == "exact" and not params.get("weighted")
+    ctype = "int" if counts_int else "double"
+    cols = ["threshold", *CRITERIA, "idx"]
+    types = ["double"] * 11 + [ctype] * 4 + ["double"] * 4 + ["int"]
+    trows = [[thr[i], *(crit[c][i] for c in CRITERIA), k] for k, i in enumerate(picked)]
+    out["thresholds_and_metric_scores"] = table("Metrics for Thresholds", cols, types, trows,
+                                                "Binomial metrics as a function of classification thresholds")
+    mrows = []
+    for name in CRITERIA:
+        i = best[name]
+        mrows.append([f"max {name}", None if i is None else thr[i], None if i is None else crit[name][i],
+                      None if i is None else pos_in_table[i]])
+    out["max_criteria_and_metric_scores"] = table("Maximum Metrics", ["metric", "threshold", "value", "idx"],
+                                                  ["string", "double", "double", "int"], mrows,
+                                                  "Maximum metrics at their respective thresholds")
+    i = best["f1"]
+    if i is not None:
+        t_best = float(thr[i])
+        P, N = tp[-1], fp[-1]
+        out["default_threshold"] = t_best
+        out["confusion_matrix"] = confusion_table(domain, N - fp[i], fp[i], P - tp[i], tp[i], t_best)
+    else:
+        out.update(default_threshold=None, confusion_matrix=None)
+    # H2O: 1 - the best mean per-class accuracy over all thresholds (not the one at max F1)
+    i = best["mean_per_class_accuracy"]
+    out["mean_per_class_error"] = None if i is None else num(1 - crit["mean_per_class_accuracy"][i])
+    gl = gains_lift_table(scores, pos, neg)
+    out["gains_lift_table"] = gl
+    ks_col = gl["columns"].index("kolmogorov_smirnov") if gl else None
+    out.update(auc=num(auc), aucpr=num(aucpr), gini=num(2 * auc - 1), ks=num(ks_exact),
+               kolmogorov_smirnov=num(max(row[ks_col] for row in gl["data"])) if gl else None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- task + entry points
+@register_task
+class BinomialTask(MRTask):
+    """``params``: actual, preds, weights, pred_frame (``common``), weighted, auc_type, nbins, domain,
+    max_thresholds."""
+
+    name = "metrics.binomial"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        ctx.check()
+        y, (p,), w = chunk_inputs(ctx, chunk_idx, chunks, params, actual_as_codes=True)
+        return partial(y, p, w, params)
+
+    def reduce(self, a, b):
+        return merge(a, b, {})
+
+    def finish(self, result, params):
+        return finish(result, params)
+
+
+def _params(weighted: bool, domain, auc_type: str, nbins: int, max_thresholds: int, nrow: int) -> dict:
+    if auc_type not in ("exact", "binned", "auto"):
+        raise InvalidParameter(f"Parameter `auc_type` must be `exact`, `binned` or `auto`; got {auc_type!r}.", {})
+    if auc_type == "auto":
+        auc_type = "exact" if nrow <= AUTO_EXACT_MAX_ROWS else "binned"
+    if not 2 <= int(nbins) <= 100000:
+        raise InvalidParameter(f"Parameter `nbins` must be an integer in [2, 100000]; got {nbins}.", {})
+    if domain is not None and len(domain) != 2:
+        raise InvalidParameter(f"A binomial domain has 2 levels; got {len(domain)}: {list(domain)[:10]}.", {})
+    return {"weighted": bool(weighted), "domain": None if domain is None else [str(d) for d in domain],
+            "auc_type": auc_type, "nbins": int(nbins), "max_thresholds": int(max_thresholds)}
+
+
+def binomial_metrics_from_arrays(actual, p1, weights=None, domain=None, auc_type: str = "exact",
+                                 nbins: int = 400, max_thresholds: int = 400) -> dict:
+    """Binomial metrics of in-memory arrays: ``actual`` 0/1 (NaN skipped), ``p1`` = P(class 1).
+
+    Same numbers (same bits) as :func:`binomial_metrics` on a frame holding these rows.
+    """
+    params = _params(weights is not None, domain, auc_type, nbins, max_thresholds, len(p1))
+    return finish(partial(actual, p1, weights, params), params)
+
+
+def binomial_metrics(node, frame_key: str, actual_col: str, p1_col: str, weights_col: str | None = None,
+                     domain=None, auc_type: str = "exact", nbins: int = 400, max_thresholds: int = 400,
+                     job=None, pred_frame_key: str | None = None, span: tuple[float, float] = (0.0, 1.0)) -> dict:
+    """Binomial metrics of a scored frame, by one map/reduce pass where the chunks live.
+
+    ``actual_col`` is an enum column of at most two levels (its domain is used unless ``domain`` is
+    given) or a numeric 0/1 column; ``p1_col`` the probability of the second level, a column of
+    ``pred_frame_key`` (default: the same frame; else a frame of the same row layout).
+    """
+    header, _ph, cols, fparams = frame_inputs(node, frame_key, actual_col, [p1_col], weights_col, pred_frame_key)
+    act = header.column(actual_col)
+    if act.type.value == "enum":
+        if act.cardinality is not None and act.cardinality > 2:
+            raise InvalidParameter(f"Column `{actual_col}` has {act.cardinality} levels; binomial metrics need 2.",
+                                   {"column": actual_col})
+        if domain is None:
+            domain = list(act.domain) + [f"level{i}" for i in range(len(act.domain), 2)]
+    params = _params(weights_col is not None, domain, auc_type, nbins, max_thresholds, header.nrow)
+    params.update(fparams)
+    return node.runtime.run(BinomialTask.name, frame_key, cols, params, job=job, span=span)
