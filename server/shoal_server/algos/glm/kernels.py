@@ -1,0 +1,377 @@
+"""GLM kernels: families and links, the IRLS pass (Gram X'WX, X'Wz, deviance), prediction,
+coordinate descent on the Gram, and a Cholesky that finds collinear columns.
+
+Kernels see only arrays and scalars. Families and links are integer codes (``FAMILIES``, ``LINKS``)
+so one compiled kernel serves all of them. The intercept is column 0 of every Gram and
+coefficient vector; design column ``j`` is coefficient ``j + 1``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["FAMILIES", "LINKS", "irls_pass", "multinomial_newton_pass", "predict_eta", "cd_solve",
+           "cholesky_collinear", "link_inverse_array"]
+
+FAMILIES = {"gaussian": 0, "binomial": 1, "quasibinomial": 2, "poisson": 3, "gamma": 4, "tweedie": 5,
+            "negativebinomial": 6}
+LINKS = {"identity": 0, "logit": 1, "log": 2, "inverse": 3, "tweedie": 4, "probit": 5, "cloglog": 6}
+
+_EPS = 1e-15
+
+
+@njit(cache=True, nogil=True)
+def _norm_cdf(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+@njit(cache=True, nogil=True)
+def linkinv(link, lp, eta):
+    if link == 0:
+        return eta
+    if link == 1:
+        if eta >= 0:
+            return 1.0 / (1.0 + math.exp(-eta))
+        e = math.exp(eta)
+        return e / (1.0 + e)
+    if link == 2:
+        return math.exp(eta)
+    if link == 3:
+        return 1.0 / eta
+    if link == 4:
+        if lp == 0.0:
+            return math.exp(eta)
+        return eta ** (1.0 / lp) if eta > 0 else 0.0
+    if link == 5:
+        return _norm_cdf(eta)
+    # cloglog
+    return -math.expm1(-math.exp(eta))
+
+
+@njit(cache=True, nogil=True)
+def dmu_deta(link, lp, eta, mu):
+    if link == 0:
+        return 1.0
+    if link == 1:
+        return max(mu * (1.0 - mu), _EPS)
+    if link == 2:
+        return max(mu, _EPS)
+    if link == 3:
+        return -1.0 / (eta * eta)
+    if link == 4:
+        if lp == 0.0:
+            return max(mu, _EPS)
+        return (1.0 / lp) * eta ** (1.0 / lp - 1.0) if eta > 0 else _EPS
+    if link == 5:
+        return max(math.exp(-0.5 * eta * eta) / math.sqrt(2.0 * math.pi), _EPS)
+    return max(math.exp(eta - math.exp(eta)), _EPS)
+
+
+@njit(cache=True, nogil=True)
+def link_fn(link, lp, mu):
+    """eta = g(mu) (for starting values)."""
+    if link == 0:
+        return mu
+    if link == 1:
+        return math.log(mu / (1.0 - mu))
+    if link == 2:
+        return math.log(mu)
+    if link == 3:
+        return 1.0 / mu
+    if link == 4:
+        if lp == 0.0:
+            return math.log(mu)
+        return mu ** lp
+    if link == 5:
+        # inverse normal cdf by bisection (starting values only)
+        lo, hi = -40.0, 40.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if _norm_cdf(mid) < mu:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+    return math.log(-math.log1p(-mu))
+
+
+@njit(cache=True, nogil=True)
+def variance(fam, vp, theta, mu):
+    if fam == 0:
+        return 1.0
+    if fam == 1 or fam == 2:
+        return max(mu * (1.0 - mu), _EPS)
+    if fam == 3:
+        return max(mu, _EPS)
+    if fam == 4:
+        return max(mu * mu, _EPS)
+    if fam == 5:
+        return max(mu ** vp, _EPS)
+    return max(mu + theta * mu * mu, _EPS)
+
+
+@njit(cache=True, nogil=True)
+def _xlogy(x, y):
+    if x == 0.0:
+        return 0.0
+    return x * math.log(y)
+
+
+@njit(cache=True, nogil=True)
+def unit_deviance(fam, vp, theta, y, mu):
+    if fam == 0:
+        return (y - mu) * (y - mu)
+    if fam == 1 or fam == 2:
+        m = min(max(mu, 1e-300), 1.0)
+        m1 = max(1.0 - mu, 1e-300)
+        return 2.0 * (_xlogy(y, y / m if y > 0 else 1.0) + _xlogy(1.0 - y, (1.0 - y) / m1 if y < 1 else 1.0))
+    if fam == 3:
+        return 2.0 * (_xlogy(y, y / mu if y > 0 else 1.0) - (y - mu))
+    if fam == 4:
+        return 2.0 * (-math.log(y / mu) + (y - mu) / mu)
+    if fam == 5:
+        if vp == 0.0:
+            return (y - mu) * (y - mu)
+        if vp == 1.0:
+            return 2.0 * (_xlogy(y, y / mu if y > 0 else 1.0) - (y - mu))
+        if vp == 2.0:
+            return 2.0 * (-math.log(y / mu) + (y - mu) / mu)
+        return 2.0 * ((max(y, 0.0) ** (2.0 - vp)) / ((1.0 - vp) * (2.0 - vp))
+                      - y * mu ** (1.0 - vp) / (1.0 - vp) + mu ** (2.0 - vp) / (2.0 - vp))
+    # negative binomial, var = mu + theta mu^2
+    a = _xlogy(y, y / mu if y > 0 else 1.0)
+    return 2.0 * (a - (y + 1.0 / theta) * math.log((1.0 + theta * y) / (1.0 + theta * mu)))
+
+
+@njit(cache=True, nogil=True)
+def loglik(fam, theta, y, mu):
+    """Log likelihood of one row where the family's dispersion is known (else 0)."""
+    if fam == 1 or fam == 2:
+        return _xlogy(y, max(mu, 1e-300)) + _xlogy(1.0 - y, max(1.0 - mu, 1e-300))
+    if fam == 3:
+        return _xlogy(y, max(mu, 1e-300)) - mu - math.lgamma(y + 1.0)
+    if fam == 6:
+        it = 1.0 / theta
+        return (math.lgamma(y + it) - math.lgamma(it) - math.lgamma(y + 1.0)
+                + _xlogy(y, theta * mu / (1.0 + theta * mu)) - it * math.log1p(theta * mu))
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def irls_pass(X, beta, y, w, off, fam, link, vp, lp, theta, want_gram, G, q, grad, stats, ww_out):
+    """One pass of IRLS over a chunk's rows.
+
+    IN  X float64[n, p] design (no intercept); beta float64[p+1] (beta[0] intercept);
+        y, w, off float64[n] (rows with w <= 0 are skipped); codes and powers.
+    INOUT (accumulated) G float64[p+1, p+1] (upper triangle, when want_gram), q float64[p+1]
+        = X'Wz, grad float64[p+1] = score of the log likelihood, stats float64[6] = (Σw, deviance,
+        Pearson χ², rows, invalid rows, log likelihood).
+    OUT ww_out float64[n]: the IRLS working weight of each row (0 for skipped rows), so the caller
+        may form the Gram with BLAS instead (``want_gram`` False).
+    Returns 0, or 1 when a fitted mean left the family's range (e.g. a negative Poisson mean).
+    """
+    n, p = X.shape
+    status = 0
+    xr = np.empty(p + 1)
+    for i in range(n):
+        wi = w[i]
+        ww_out[i] = 0.0
+        if not (wi > 0.0):
+            continue
+        eta = beta[0] + off[i]
+        for j in range(p):
+            eta += X[i, j] * beta[j + 1]
+        mu = linkinv(link, lp, eta)
+        if fam == 1 or fam == 2:
+            mu = min(max(mu, 1e-15), 1.0 - 1e-15)
+        elif fam >= 3 and not (mu > 0.0):
+            stats[4] += 1.0
+            status = 1
+            mu = 1e-15
+        d = dmu_deta(link, lp, eta, mu)
+        v = variance(fam, vp, theta, mu)
+        yi = y[i]
+        ww = wi * d * d / v
+        ww_out[i] = ww
+        z = eta - off[i] + (yi - mu) / d
+        s = wi * d * (yi - mu) / v
+        xr[0] = 1.0
+        for j in range(p):
+            xr[j + 1] = X[i, j]
+        for a in range(p + 1):
+            xa = xr[a]
+            if xa == 0.0:
+                continue
+            q[a] += ww * z * xa
+            grad[a] += s * xa
+            if want_gram:
+                wxa = ww * xa
+                for b in range(a, p + 1):
+                    G[a, b] += wxa * xr[b]
+        stats[0] += wi
+        stats[1] += wi * unit_deviance(fam, vp, theta, yi, mu)
+        stats[2] += wi * (yi - mu) * (yi - mu) / v
+        stats[3] += 1.0
+        stats[5] += wi * loglik(fam, theta, yi, mu)
+    return status
+
+
+@njit(cache=True, nogil=True)
+def predict_eta(X, beta, off, out):
+    """OUT out float64[n] = beta[0] + X @ beta[1:] + off, summed left to right (the scorer's order)."""
+    n, p = X.shape
+    for i in range(n):
+        e = 0.0
+        for j in range(p):
+            e += X[i, j] * beta[j + 1]
+        out[i] = e + beta[0] + off[i]
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def link_inverse_array(link, lp, eta, out):
+    for i in range(eta.shape[0]):
+        out[i] = linkinv(link, lp, eta[i])
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def cd_solve(G, q, beta, l1, l2, lb, ub, active, tol, max_iter):
+    """Minimise ½ b'Gb - q'b + Σ l1_j |b_j| + ½ Σ l2_j b_j² subject to lb <= b <= ub, by cyclic
+    coordinate descent (covariance updates). INOUT beta float64[m] (warm start). ``active``
+    bool[m]: inactive coordinates stay 0. Returns the number of sweeps (max_iter + 1 if not
+    converged: the largest change of a sweep, scaled by sqrt(G_jj), stayed above ``tol``).
+    """
+    m = G.shape[0]
+    grad = np.zeros(m)
+    for a in range(m):
+        s = 0.0
+        for b in range(m):
+            s += G[a, b] * beta[b]
+        grad[a] = s
+    for it in range(max_iter):
+        maxd = 0.0
+        for j in range(m):
+            if not active[j]:
+                continue
+            gjj = G[j, j]
+            if gjj <= 0.0:
+                continue
+            r = q[j] - (grad[j] - gjj * beta[j])
+            if r > l1[j]:
+                b = (r - l1[j]) / (gjj + l2[j])
+            elif r < -l1[j]:
+                b = (r + l1[j]) / (gjj + l2[j])
+            else:
+                b = 0.0
+            if b < lb[j]:
+                b = lb[j]
+            if b > ub[j]:
+                b = ub[j]
+            d = b - beta[j]
+            if d != 0.0:
+                for k in range(m):
+                    grad[k] += G[k, j] * d
+                beta[j] = b
+                ad = abs(d) * math.sqrt(gjj)
+                if ad > maxd:
+                    maxd = ad
+        if maxd < tol:
+            return it + 1
+    return max_iter + 1
+
+
+@njit(cache=True, nogil=True)
+def cholesky_collinear(G, rel_tol, keep):
+    """Find collinear columns by a Cholesky in column order. INOUT keep bool[m] (False: dropped;
+    columns already False are skipped). Returns the number of columns dropped."""
+    m = G.shape[0]
+    L = np.zeros((m, m))
+    dropped = 0
+    for j in range(m):
+        if not keep[j]:
+            continue
+        d = G[j, j]
+        for k in range(j):
+            if keep[k]:
+                d -= L[j, k] * L[j, k]
+        if d <= rel_tol * max(G[j, j], 1e-300) or G[j, j] <= 0.0:
+            keep[j] = False
+            dropped += 1
+            continue
+        ljj = math.sqrt(d)
+        L[j, j] = ljj
+        for i in range(j + 1, m):
+            if not keep[i]:
+                continue
+            s = G[i, j]
+            for k in range(j):
+                if keep[k]:
+                    s -= L[i, k] * L[j, k]
+            L[i, j] = s / ljj
+    return dropped
+
+
+@njit(cache=True, nogil=True)
+def multinomial_newton_pass(X, B, y, w, want_gram, H, g, stats):
+    """One pass of the full multinomial Newton step (all classes at once).
+
+    IN  X float64[n, p]; B float64[K, m] (m = p + 1, column 0 the intercepts); y float64[n] class
+        index; w float64[n] (rows with w <= 0 skipped).
+    INOUT H float64[K*m, K*m] (upper triangle, when want_gram): Σ w p_k (δ_kl - p_l) x x';
+        g float64[K*m]: score Σ w (y_k - p_k) x; stats float64[6] (Σw, deviance, 0, rows, 0, loglik).
+    """
+    n, p = X.shape
+    K = B.shape[0]
+    m = p + 1
+    eta = np.empty(K)
+    pr = np.empty(K)
+    xr = np.empty(m)
+    for i in range(n):
+        wi = w[i]
+        if not (wi > 0.0):
+            continue
+        xr[0] = 1.0
+        for j in range(p):
+            xr[j + 1] = X[i, j]
+        mx = -1e300
+        for k in range(K):
+            e = B[k, 0]
+            for j in range(p):
+                e += X[i, j] * B[k, j + 1]
+            eta[k] = e
+            if e > mx:
+                mx = e
+        s = 0.0
+        for k in range(K):
+            pr[k] = math.exp(eta[k] - mx)
+            s += pr[k]
+        for k in range(K):
+            pr[k] /= s
+        yi = int(y[i])
+        for k in range(K):
+            r = wi * ((1.0 if k == yi else 0.0) - pr[k])
+            for a in range(m):
+                g[k * m + a] += r * xr[a]
+        if want_gram:
+            for k in range(K):
+                for l in range(k, K):
+                    c = wi * pr[k] * ((1.0 if k == l else 0.0) - pr[l])
+                    if c == 0.0:
+                        continue
+                    for a in range(m):
+                        xa = xr[a]
+                        if xa == 0.0:
+                            continue
+                        ca = c * xa
+                        row = k * m + a
+                        b0 = a if k == l else 0
+                        for b in range(b0, m):
+                            H[row, l * m + b] += ca * xr[b]
+        stats[0] += wi
+        stats[1] += -2.0 * wi * math.log(max(pr[yi], 1e-300))
+        stats[3] += 1.0
+        stats[5] += wi * math.log(max(pr[yi], 1e-300))
+    return 0

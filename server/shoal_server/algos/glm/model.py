@@ -1,0 +1,242 @@
+"""The GLM model: scoring payload, the row scorer, the standalone scorer source, output tables."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..common.scoring import class_column_name, register_scorer
+from . import kernels
+
+__all__ = ["glm_payload", "glm_score", "glm_scorer_source", "coefficients_tables", "raw_coefficients"]
+
+
+def glm_payload(model) -> dict:
+    out = model.output
+    multinomial = out["family"] == "multinomial"
+    beta = np.asarray(model.arrays["beta_std"], np.float64)
+    return {"beta": beta, "multinomial": multinomial, "link": int(kernels.LINKS.get(out["link"], 0)),
+            "lp": float(out.get("tweedie_link_power", 1.0)), "category": model.category}
+
+
+def glm_score(payload: dict, X: np.ndarray, off: np.ndarray) -> np.ndarray:
+    n = X.shape[0]
+    beta = np.asarray(payload["beta"], np.float64)
+    if payload["multinomial"]:
+        K = beta.shape[0]
+        E = np.empty((n, K))
+        tmp = np.empty(n)
+        for k in range(K):
+            kernels.predict_eta(X, np.ascontiguousarray(beta[k]), off, tmp)
+            E[:, k] = tmp
+        mx = E.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
+        ex = np.exp(E - mx)
+        s = np.zeros(n)
+        for k in range(K):
+            s += ex[:, k]
+        return ex / s[:, None]
+    eta = np.empty(n)
+    kernels.predict_eta(X, beta, off, eta)
+    mu = np.empty(n)
+    kernels.link_inverse_array(int(payload["link"]), float(payload["lp"]), eta, mu)
+    if payload["category"] == "Binomial":
+        return np.column_stack([1.0 - mu, mu])
+    return mu[:, None]
+
+
+register_scorer("glm", glm_score, glm_payload)
+
+
+def transform_matrix(spec) -> np.ndarray:
+    """T with raw = T @ standardized (index 0 the intercept)."""
+    sub, mul = spec.scales()
+    m = spec.ncoef + 1
+    T = np.eye(m)
+    T[0, 1:] = -mul * sub
+    T[np.arange(1, m), np.arange(1, m)] = mul
+    return T
+
+
+def raw_coefficients(spec, beta_std: np.ndarray) -> np.ndarray:
+    return transform_matrix(spec) @ beta_std
+
+
+def normalized_coefficients(spec, raw: np.ndarray) -> np.ndarray:
+    """H2O's standardized coefficients: numeric coefficients times the column sd, the intercept at the mean."""
+    out = raw.copy()
+    for j, nspec in spec.scaled_columns():
+        out[1 + j] = raw[1 + j] * nspec["sd"]
+        out[0] += raw[1 + j] * nspec["mean"]
+    return out
+
+
+def glm_scorer_source(model) -> str:
+    """A standalone pure-Python module (no imports beyond ``math``) scoring like the server."""
+    spec = model.spec
+    out = model.output
+    beta = np.asarray(model.arrays["beta_std"], np.float64)
+    cats = [(c["name"], list(c["domain"]), bool(c["use_all"]), int(c["mode"])) for c in spec["cats"]]
+    nums = [(n["name"], float(n["mean"]), float(n["scale_sub"]), float(n["scale_mul"])) for n in spec["nums"]]
+    inters = []
+    domains = {(it["a"], it["b"]): list(it["domain"]) for it in spec.get("inters") or [] if it["kind"] == "cn"}
+    for it in spec.get("inters") or []:
+        cols = [(float(c["mean"]), float(c["scale_sub"]), float(c["scale_mul"])) for c in it["cols"]]
+        levels = [it["domain"][lv] for lv in it["levels"]] if it["kind"] == "cn" else None
+        inters.append((it["kind"], it["a"], it["b"], levels, cols))
+    domain = model.domain
+    names = None
+    if domain is not None:
+        names = ["predict"]
+        for lv in domain:
+            nm = class_column_name(lv)
+            while nm in names:
+                nm = nm + "_"
+            names.append(nm)
+    beta_list = beta.tolist()
+    lines = [
+        f'"""Standalone scorer for Shoal GLM model {model.key!r} (generated; pure Python, no dependencies).',
+        "",
+        "Usage: ``predict(row)`` with ``row`` a dict of column name -> value (numbers; categorical levels",
+        "as strings; None or NaN for missing); returns a dict of prediction columns as the server writes",
+        'them. ``predict_rows(rows)`` scores a list of rows."""',
+        "import math",
+        "",
+        f"MODEL_KEY = {model.key!r}",
+        f"FAMILY = {out['family']!r}",
+        f"LINK = {out['link']!r}",
+        f"LINK_POWER = {float(out.get('tweedie_link_power', 1.0))!r}",
+        f"CATEGORY = {model.category!r}",
+        f"DOMAIN = {domain!r}",
+        f"COLUMNS = {names!r}",
+        f"THRESHOLD = {float(out.get('default_threshold') or 0.5)!r}",
+        f"SKIP_MISSING = {spec['missing_values_handling'] == 'Skip'!r}",
+        f"OFFSET_COLUMN = {spec.get('offset_column')!r}",
+        "# (name, levels, use_all_levels, index of the level imputed for missing)",
+        f"CATS = {cats!r}",
+        "# (name, mean imputed for missing, subtracted, multiplied)",
+        f"NUMS = {nums!r}",
+        "# pairwise interactions: (kind nn|cn, a, b, levels of a (cn), [(mean imputed, subtracted, multiplied)])",
+        f"INTERS = {inters!r}",
+        "# standardized coefficients: intercept first (one row per class for multinomial)",
+        f"BETA = {beta_list!r}",
+        "_INDEX = [dict((lv, i) for i, lv in enumerate(c[1])) for c in CATS]",
+        f"_DOMAINS = {domains!r}",
+        "_ALL_LEVELS = dict((k, set(v)) for k, v in _DOMAINS.items())",
+        "",
+        "",
+        "def _missing(v):",
+        "    return v is None or (isinstance(v, float) and v != v)",
+        "",
+        "",
+        "def _level(v):",
+        "    if isinstance(v, float) and v.is_integer():",
+        "        v = int(v)",
+        "    return str(v)",
+        "",
+        "",
+        "def design(row):",
+        '    """The standardized design row and whether no predictor was missing."""',
+        "    x = []",
+        "    complete = True",
+        "    for (name, levels, use_all, mode), index in zip(CATS, _INDEX):",
+        "        v = row.get(name)",
+        "        i = None if _missing(v) else index.get(_level(v))",
+        "        if i is None:",
+        "            complete = False",
+        "            i = mode",
+        "        width = len(levels) if use_all else len(levels) - 1",
+        "        col = i if use_all else i - 1",
+        "        for j in range(width):",
+        "            x.append(1.0 if j == col else 0.0)",
+        "    for name, mean, sub, mul in NUMS:",
+        "        v = row.get(name)",
+        "        if _missing(v):",
+        "            complete = False",
+        "            v = mean",
+        "        x.append((float(v) - sub) * mul)",
+        "    for kind, a, b, levels, cols in INTERS:",
+        "        vb = row.get(b)",
+        "        if kind == 'nn':",
+        "            va = row.get(a)",
+        "            miss = _missing(va) or _missing(vb)",
+        "            vals = [None if miss else float(va) * float(vb)]",
+        "        else:",
+        "            va = row.get(a)",
+        "            lv = None if _missing(va) else _level(va)",
+        "            miss = lv is None or _missing(vb) or lv not in _ALL_LEVELS[(a, b)]",
+        "            vals = [None if miss else (1.0 if lv == L else 0.0) * float(vb) for L in levels]",
+        "        if miss:",
+        "            complete = False",
+        "        for v, (mean, sub, mul) in zip(vals, cols):",
+        "            x.append(((mean if v is None else v) - sub) * mul)",
+        "    return x, complete",
+        "",
+        "",
+        "def _eta(beta, x, off):",
+        "    e = 0.0",
+        "    for j in range(len(x)):",
+        "        e += x[j] * beta[j + 1]",
+        "    return e + beta[0] + off",
+        "",
+        "",
+        "def _norm_cdf(v):",
+        "    return 0.5 * math.erfc(-v / math.sqrt(2.0))",
+        "",
+        "",
+        "def linkinv(eta):",
+        "    if LINK == 'identity':",
+        "        return eta",
+        "    if LINK == 'logit':",
+        "        if eta >= 0:",
+        "            return 1.0 / (1.0 + math.exp(-eta))",
+        "        e = math.exp(eta)",
+        "        return e / (1.0 + e)",
+        "    if LINK == 'log':",
+        "        return math.exp(eta)",
+        "    if LINK == 'inverse':",
+        "        return 1.0 / eta",
+        "    if LINK == 'tweedie':",
+        "        if LINK_POWER == 0.0:",
+        "            return math.exp(eta)",
+        "        return eta ** (1.0 / LINK_POWER) if eta > 0 else 0.0",
+        "    if LINK == 'probit':",
+        "        return _norm_cdf(eta)",
+        "    return -math.expm1(-math.exp(eta))",
+        "",
+        "",
+        "def predict(row):",
+        '    """Score one row (a dict); missing predictions are None."""',
+        "    x, complete = design(row)",
+        "    off = 0.0 if OFFSET_COLUMN is None else row.get(OFFSET_COLUMN)",
+        "    if (SKIP_MISSING and not complete) or _missing(off):",
+        "        if CATEGORY == 'Regression':",
+        "            return {'predict': None}",
+        "        return dict((c, None) for c in COLUMNS)",
+        "    off = float(off)",
+        "    if CATEGORY == 'Regression':",
+        "        return {'predict': linkinv(_eta(BETA, x, off))}",
+        "    if FAMILY == 'multinomial':",
+        "        etas = [_eta(b, x, off) for b in BETA]",
+        "        mx = max(etas)",
+        "        ex = [math.exp(e - mx) for e in etas]",
+        "        s = 0.0",
+        "        for v in ex:",
+        "            s += v",
+        "        probs = [v / s for v in ex]",
+        "        best = 0",
+        "        for k in range(1, len(probs)):",
+        "            if probs[k] > probs[best]:",
+        "                best = k",
+        "    else:",
+        "        mu = linkinv(_eta(BETA, x, off))",
+        "        probs = [1.0 - mu, mu]",
+        "        best = 1 if mu >= THRESHOLD else 0",
+        "    out = {'predict': DOMAIN[best]}",
+        "    for name, p in zip(COLUMNS[1:], probs):",
+        "        out[name] = p",
+        "    return out",
+        "",
+        "",
+        "def predict_rows(rows):",
+        "    return [predict(r) for r in rows]",
+        "",
+    ]
+    return "\n".join(lines)
