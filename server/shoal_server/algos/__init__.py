@@ -5,7 +5,7 @@ Entry points for the API layer (all blocking; run them in a job thread):
 ``model_performance``, ``get_model``, ``list_models``, ``remove_model``, ``model_to_json``,
 ``save_model``, ``load_model``, ``export_scorer``, ``algo_parameters(algo)`` and ``ALGOS``.
 """
-from . import glm  # noqa: F401  (registers the algorithm)
+from . import drf, gbm, glm  # noqa: F401  (each registers its algorithm)
 from .common.api import (ALGOS, algo_parameters, export_scorer, get_model, list_models, load_model, model_performance,
                          model_to_json, predict, remove_model, save_model, train)
 from .common.model import Model, ModelRegistry, models_of
@@ -16,7 +16,7 @@ __all__ = ["ALGOS", "algo_parameters", "train", "predict", "model_performance", 
 
 
 def warm() -> None:
-    """Compile (or load from the cache) the GLM kernels; call at node start."""
+    """Compile (or load from the cache) the GLM and tree kernels; call at node start."""
     import numpy as np
 
     from .glm import kernels
@@ -34,3 +34,7 @@ def warm() -> None:
     kernels.cd_solve(np.eye(2), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), np.full(2, -np.inf),
                      np.full(2, np.inf), np.ones(2, dtype=np.bool_), 1e-12, 10)
     kernels.cholesky_collinear(np.eye(2), 1e-10, np.ones(2, dtype=np.bool_))
+
+    from .tree import warm as warm_trees
+
+    warm_trees()

@@ -1,0 +1,578 @@
+"""Numba kernels of the tree engine: binning, histograms, split search, routing, prediction, TreeSHAP.
+
+Kernels see only arrays and scalars (no frames, jobs or logging), are compiled ``nogil=True,
+cache=True`` and document each argument as IN / OUT / INOUT.
+
+Conventions shared by every kernel:
+
+- A *code* is a column value binned on the column's global fine grid (``uint16``; ``NA_CODE`` is
+  missing). For a numeric column with interior edges ``e[0..F-2]`` (sorted) the code of ``x`` is the
+  number of edges ``<= x``, so ``code < t`` holds exactly when ``x < e[t-1]``: a split found on codes
+  is the raw threshold ``e[t-1]`` and routes every value, binned or raw, the same way. For a
+  categorical column the code is the level's bin (the level itself unless ``nbins_cats`` groups
+  levels).
+- A histogram slot is one open leaf; per (slot, column) the fine code range ``[lo, hi)`` of the
+  leaf is cut into ``nb`` bins by ``bin = (code - lo) * nb // (hi - lo)``; bin ``nb`` is the NA
+  bin. Slot ``s`` column ``jj`` occupies ``hist[off[s, jj] : off[s, jj] + nb[s, jj] + 1]``.
+- Gradient, hessian and weight sums are ``int64`` fixed-point values (see ``engine``), so sums are
+  exact and independent of the order of addition.
+- Trees are flat arrays (struct of arrays): per node ``col`` (-1 for a leaf), ``thr``, ``nal`` (NA
+  goes left), ``catp`` (offset of the node's level bitset in ``catbits`` or -1), ``left``,
+  ``right`` (absolute node indices), ``value``, ``cover``.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["NA_CODE", "bin_numeric", "bin_levels", "build_histograms", "find_splits", "apply_splits", "scatter_add",
+           "predict_trees", "leaf_assignment", "tree_shap", "splitmix_uniform", "route_codes"]
+
+NA_CODE = 0xFFFF
+
+
+@nb.njit(nogil=True, cache=True)
+def bin_numeric(x, edges, out):
+    """IN x float64[n] (NaN missing), edges float64[F-1] sorted; OUT out uint16[n] codes."""
+    m = edges.shape[0]
+    for i in range(x.shape[0]):
+        v = x[i]
+        if math.isnan(v):
+            out[i] = NA_CODE
+            continue
+        lo, hi = 0, m
+        while lo < hi:  # number of edges <= v
+            mid = (lo + hi) >> 1
+            if edges[mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo
+
+
+@nb.njit(nogil=True, cache=True)
+def bin_levels(codes, level_bin, out):
+    """IN codes int32[n] training level (-1 missing/unseen), level_bin int32[card]; OUT out uint16[n]."""
+    card = level_bin.shape[0]
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c < 0 or c >= card:
+            out[i] = NA_CODE
+        else:
+            out[i] = level_bin[c]
+
+
+@nb.njit(nogil=True, cache=True)
+def splitmix_uniform(seed, stream, row0, n, out):
+    """OUT out float64[n]: uniforms in [0, 1) from a counter hash of (seed, stream, global row).
+
+    The draw of a row depends only on its global index, never on the chunking or the node.
+    """
+    base = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream) * np.uint64(0xD1B54A32D192ED03)
+    for i in range(n):
+        z = base + np.uint64(row0 + i) * np.uint64(0x94D049BB133111EB)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        out[i] = float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(nogil=True, cache=True)
+def build_histograms(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist):
+    """Accumulate one chunk's rows into the histograms of the open leaves of one tree.
+
+    IN codes uint16[p, n]; cols int64[m] (feature rows of ``codes`` histogrammed, slot column jj is
+    feature cols[jj]); nid int32[n] node of each row; active uint8[n] (row in bag with weight > 0);
+    slot_of_node int32[nnodes] (-1: node not open); gq, hq, wq int64[n]; lo, hi, nbin int64[S, m];
+    off int64[S, m]. INOUT hist int64[total, 3] (gradient, hessian, weight).
+    """
+    n = nid.shape[0]
+    nn = slot_of_node.shape[0]
+    for jj in range(cols.shape[0]):
+        cj = codes[cols[jj]]
+        for i in range(n):
+            if active[i] == 0:
+                continue
+            nd = nid[i]
+            if nd < 0 or nd >= nn:
+                continue
+            s = slot_of_node[nd]
+            if s < 0:
+                continue
+            c = cj[i]
+            B = nbin[s, jj]
+            if c == NA_CODE:
+                b = B
+            else:
+                b = ((np.int64(c) - lo[s, jj]) * B) // (hi[s, jj] - lo[s, jj])
+            k = off[s, jj] + b
+            hist[k, 0] += gq[i]
+            hist[k, 1] += hq[i]
+            hist[k, 2] += wq[i]
+
+
+@nb.njit(nogil=True, cache=True)
+def _side_gain(G, H, lb, ub):
+    """Objective reduction of a leaf with sums (G, H) and its Newton value clipped to [lb, ub]."""
+    if H <= 0.0:
+        return 0.0, 0.0
+    v = -G / H
+    if v < lb:
+        v = lb
+    elif v > ub:
+        v = ub
+    return -(2.0 * G * v + H * v * v), v
+
+
+@nb.njit(nogil=True, cache=True)
+def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_rows, min_hess,
+                out_i, out_f, out_catleft):
+    """Best split of every slot (open leaf) over its allowed columns.
+
+    IN hist float64[total, 3] (G, H, W per bin); off, nbin int64[S, m]; iscat uint8[m];
+    allowed uint8[S, m]; rand_cut int64[S, m] (-1: scan every boundary; else the one numeric
+    boundary to try, histogram_type Random); mono int64[m] (-1, 0, 1); bounds float64[S, 2] value
+    bounds of the slot (monotone constraints); min_rows, min_hess float.
+    OUT out_i int64[S, 3] = (column jj or -1, boundary bin b, NA goes left);
+    out_f float64[S, 13] = (gain, GL, HL, WL, GR, HR, WR, vL, vR, parent objective, G, H, W);
+    out_catleft uint8[S, maxbins] bins sent left (categorical splits).
+
+    Numeric: left = bins < b. Categorical: bins with weight sorted by G/H, left = a prefix.
+    Gain is the reduction of the second-order objective, with leaf values clipped to the bounds.
+    """
+    S, m = off.shape
+    for s in range(S):
+        out_i[s, 0] = -1
+        out_f[s, 0] = 0.0
+        lb = bounds[s, 0]
+        ub = bounds[s, 1]
+        # totals from the first allowed column range (every column sums to the same totals)
+        G = 0.0
+        H = 0.0
+        W = 0.0
+        o0 = off[s, 0]
+        for b in range(nbin[s, 0] + 1):
+            G += hist[o0 + b, 0]
+            H += hist[o0 + b, 1]
+            W += hist[o0 + b, 2]
+        parent, _vp = _side_gain(G, H, lb, ub)
+        out_f[s, 9] = parent
+        out_f[s, 10] = G
+        out_f[s, 11] = H
+        out_f[s, 12] = W
+        best = 0.0
+        for jj in range(m):
+            if allowed[s, jj] == 0:
+                continue
+            o = off[s, jj]
+            B = nbin[s, jj]
+            gN = hist[o + B, 0]
+            hN = hist[o + B, 1]
+            wN = hist[o + B, 2]
+            if iscat[jj] == 1:
+                idx = np.empty(B, np.int64)
+                key = np.empty(B, np.float64)
+                k = 0
+                for b in range(B):
+                    if hist[o + b, 2] > 0.0:
+                        idx[k] = b
+                        hb = hist[o + b, 1]
+                        key[k] = hist[o + b, 0] / hb if hb > 0.0 else 0.0
+                        k += 1
+                if k < 1:
+                    continue
+                order = np.argsort(key[:k], kind="mergesort")
+                nas = 2 if wN > 0.0 else 1
+                for na in range(nas):
+                    gl = 0.0
+                    hl = 0.0
+                    wl = 0.0
+                    if wN > 0.0 and na == 1:
+                        gl = gN
+                        hl = hN
+                        wl = wN
+                    for q in range(k - 1 + (1 if (wN > 0.0 and na == 0) else 0)):
+                        if q >= k:
+                            break
+                        b = idx[order[q]]
+                        gl += hist[o + b, 0]
+                        hl += hist[o + b, 1]
+                        wl += hist[o + b, 2]
+                        gr = G - gl
+                        hr = H - hl
+                        wr = W - wl
+                        if wl < min_rows or wr < min_rows or hl < min_hess or hr < min_hess:
+                            continue
+                        gainl, vl = _side_gain(gl, hl, lb, ub)
+                        gainr, vr = _side_gain(gr, hr, lb, ub)
+                        gain = gainl + gainr - parent
+                        if gain > best:
+                            best = gain
+                            out_i[s, 0] = jj
+                            out_i[s, 1] = q + 1
+                            nal = na == 1
+                            if wN <= 0.0:
+                                nal = wl >= wr
+                            out_i[s, 2] = 1 if nal else 0
+                            out_f[s, 0] = gain
+                            out_f[s, 1] = gl
+                            out_f[s, 2] = hl
+                            out_f[s, 3] = wl
+                            out_f[s, 4] = gr
+                            out_f[s, 5] = hr
+                            out_f[s, 6] = wr
+                            out_f[s, 7] = vl
+                            out_f[s, 8] = vr
+                            for b2 in range(out_catleft.shape[1]):
+                                out_catleft[s, b2] = 0
+                            for q2 in range(q + 1):
+                                out_catleft[s, idx[order[q2]]] = 1
+                            if nal:  # levels without rows here follow the missing values
+                                for b2 in range(B):
+                                    if hist[o + b2, 2] <= 0.0:
+                                        out_catleft[s, b2] = 1
+                continue
+            # numeric
+            b_from = 1
+            b_to = B
+            if rand_cut[s, jj] >= 0:
+                b_from = rand_cut[s, jj]
+                b_to = b_from + 1
+            nas = 2 if wN > 0.0 else 1
+            for na in range(nas):
+                gl = 0.0
+                hl = 0.0
+                wl = 0.0
+                if na == 1:
+                    gl = gN
+                    hl = hN
+                    wl = wN
+                for b in range(1, b_to):
+                    gl += hist[o + b - 1, 0]
+                    hl += hist[o + b - 1, 1]
+                    wl += hist[o + b - 1, 2]
+                    if b < b_from:
+                        continue
+                    gr = G - gl
+                    hr = H - hl
+                    wr = W - wl
+                    if wl < min_rows or wr < min_rows or hl < min_hess or hr < min_hess:
+                        continue
+                    if hist[o + b - 1, 2] <= 0.0 and b_to - b_from > 1:
+                        continue  # the same partition was already tried at the previous boundary
+                    gainl, vl = _side_gain(gl, hl, lb, ub)
+                    gainr, vr = _side_gain(gr, hr, lb, ub)
+                    if mono[jj] != 0 and (vr - vl) * mono[jj] < 0.0:
+                        continue
+                    gain = gainl + gainr - parent
+                    if gain > best:
+                        best = gain
+                        out_i[s, 0] = jj
+                        out_i[s, 1] = b
+                        nal = na == 1
+                        if wN <= 0.0:
+                            nal = wl >= wr
+                        out_i[s, 2] = 1 if nal else 0
+                        out_f[s, 0] = gain
+                        out_f[s, 1] = gl
+                        out_f[s, 2] = hl
+                        out_f[s, 3] = wl
+                        out_f[s, 4] = gr
+                        out_f[s, 5] = hr
+                        out_f[s, 6] = wr
+                        out_f[s, 7] = vl
+                        out_f[s, 8] = vr
+
+
+@nb.njit(nogil=True, cache=True)
+def apply_splits(codes, nid, split_of_node, scol, scode, snal, scat, catleft, sleft, sright):
+    """Move each row of a split node to its child.
+
+    IN codes uint16[p, n]; split_of_node int32[nnodes] (-1: not split now); per split s: scol int64
+    (feature row), scode int64 (numeric: left when code < scode), snal uint8, scat uint8,
+    catleft uint8[nsplit, F] (left by code), sleft, sright int32 (child node ids). INOUT nid int32[n].
+    """
+    nn = split_of_node.shape[0]
+    for i in range(nid.shape[0]):
+        nd = nid[i]
+        if nd < 0 or nd >= nn:
+            continue
+        s = split_of_node[nd]
+        if s < 0:
+            continue
+        c = codes[scol[s], i]
+        if c == NA_CODE:
+            go = snal[s] == 1
+        elif scat[s] == 1:
+            go = catleft[s, c] == 1 if c < catleft.shape[1] else snal[s] == 1
+        else:
+            go = c < scode[s]
+        nid[i] = sleft[s] if go else sright[s]
+
+
+@nb.njit(nogil=True, cache=True)
+def route_codes(codes, col, code, nal, catp, catbits, left, right, root):
+    """The node index of ``root``'s subtree that each row reaches, walking on codes.
+
+    IN codes uint16[p, n]; a code-space tree (``col`` is the feature row, ``code`` the numeric
+    split code, ``catp`` the offset of the node's bitset over codes in ``catbits``). Returns int32[n].
+    """
+    n = codes.shape[1]
+    out = np.empty(n, np.int32)
+    for i in range(n):
+        nd = root
+        while col[nd] >= 0:
+            c = codes[col[nd], i]
+            if c == NA_CODE:
+                go = nal[nd] == 1
+            elif catp[nd] >= 0:
+                go = catbits[catp[nd] + c] == 1
+            else:
+                go = c < code[nd]
+            nd = left[nd] if go else right[nd]
+        out[i] = nd
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _walk(X, i, nd, col, thr, nal, catp, catlen, catbits, left, right):
+    while col[nd] >= 0:
+        v = X[i, col[nd]]
+        if math.isnan(v):
+            go = nal[nd] == 1
+        elif catp[nd] >= 0:
+            lv = int(v)
+            if lv < 0 or lv >= catlen[nd]:
+                go = nal[nd] == 1
+            else:
+                go = catbits[catp[nd] + lv] == 1
+        else:
+            go = v < thr[nd]
+        nd = left[nd] if go else right[nd]
+    return nd
+
+
+@nb.njit(nogil=True, cache=True)
+def predict_trees(X, tree_off, tree_class, col, thr, nal, catp, catlen, catbits, left, right, value, out):
+    """Sum of the trees' leaf values per class.
+
+    IN X float64[n, p] raw predictors (categoricals as training level index, NaN missing);
+    tree_off int64[T+1] (root of tree t = tree_off[t]); tree_class int64[T]; node arrays.
+    INOUT out float64[n, K] (added to).
+    """
+    T = tree_class.shape[0]
+    for i in range(X.shape[0]):
+        for t in range(T):
+            nd = _walk(X, i, tree_off[t], col, thr, nal, catp, catlen, catbits, left, right)
+            out[i, tree_class[t]] += value[nd]
+
+
+@nb.njit(nogil=True, cache=True)
+def leaf_assignment(X, tree_off, col, thr, nal, catp, catlen, catbits, left, right, out):
+    """OUT out int32[n, T]: the leaf each row reaches in each tree (index within the tree)."""
+    T = tree_off.shape[0] - 1
+    for i in range(X.shape[0]):
+        for t in range(T):
+            nd = _walk(X, i, tree_off[t], col, thr, nal, catp, catlen, catbits, left, right)
+            out[i, t] = nd - tree_off[t]
+
+
+# ------------------------------------------------------------------------------------------- TreeSHAP
+@nb.njit(nogil=True, cache=True)
+def _extend(fi, zf, of, w, depth, pz, po, pi):
+    fi[depth] = pi
+    zf[depth] = pz
+    of[depth] = po
+    w[depth] = 1.0 if depth == 0 else 0.0
+    for i in range(depth - 1, -1, -1):
+        w[i + 1] += po * w[i] * (i + 1) / (depth + 1)
+        w[i] = pz * w[i] * (depth - i) / (depth + 1)
+
+
+@nb.njit(nogil=True, cache=True)
+def _unwind(fi, zf, of, w, depth, idx):
+    po = of[idx]
+    pz = zf[idx]
+    nxt = w[depth]
+    for i in range(depth - 1, -1, -1):
+        if po != 0.0:
+            tmp = w[i]
+            w[i] = nxt * (depth + 1) / ((i + 1) * po)
+            nxt = tmp - w[i] * pz * (depth - i) / (depth + 1)
+        else:
+            w[i] = w[i] * (depth + 1) / (pz * (depth - i))
+    for i in range(idx, depth):
+        fi[i] = fi[i + 1]
+        zf[i] = zf[i + 1]
+        of[i] = of[i + 1]
+
+
+@nb.njit(nogil=True, cache=True)
+def _unwound_sum(fi, zf, of, w, depth, idx):
+    po = of[idx]
+    pz = zf[idx]
+    total = 0.0
+    nxt = w[depth]
+    for i in range(depth - 1, -1, -1):
+        if po != 0.0:
+            tmp = nxt * (depth + 1) / ((i + 1) * po)
+            total += tmp
+            nxt = w[i] - tmp * pz * ((depth - i) / (depth + 1))
+        elif pz != 0.0:
+            total += (w[i] / pz) / ((depth - i) / (depth + 1))
+    return total
+
+
+@nb.njit(nogil=True, cache=True)
+def _goes_left(X, i, nd, col, thr, nal, catp, catlen, catbits):
+    v = X[i, col[nd]]
+    if math.isnan(v):
+        return nal[nd] == 1
+    if catp[nd] >= 0:
+        lv = int(v)
+        if lv < 0 or lv >= catlen[nd]:
+            return nal[nd] == 1
+        return catbits[catp[nd] + lv] == 1
+    return v < thr[nd]
+
+
+@nb.njit(nogil=True, cache=True)
+def _shap_tree(X, i, root, col, thr, nal, catp, catlen, catbits, left, right, value, cover, phi, fi, zf, of, w,
+               s_nd, s_base, s_pdepth, s_pz, s_po, s_pi):
+    """TreeSHAP of one row and tree with an explicit stack (numba does not like deep recursion here).
+
+    Each pending visit holds the node, where its path copy goes (``s_base``), the parent's path
+    depth to copy from the region just below, and the fractions of the edge into it. Paths live in
+    ``fi/zf/of/w`` by depth regions, so a visit's region is never written before its siblings are
+    done (the hot child and its subtree run before the cold child).
+    """
+    top = 0
+    s_nd[0] = root
+    s_base[0] = 0
+    s_pdepth[0] = -1
+    s_pz[0] = 1.0
+    s_po[0] = 1.0
+    s_pi[0] = -1
+    parent_base = np.zeros(s_nd.shape[0], np.int64)
+    parent_base[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        nd = s_nd[top]
+        base = s_base[top]
+        pdepth = s_pdepth[top]
+        pb = parent_base[top]
+        # copy the parent's path into this visit's region, then extend it
+        for q in range(pdepth + 1):
+            fi[base + q] = fi[pb + q]
+            zf[base + q] = zf[pb + q]
+            of[base + q] = of[pb + q]
+            w[base + q] = w[pb + q]
+        depth = pdepth + 1
+        nfi = fi[base:]
+        nzf = zf[base:]
+        nof = of[base:]
+        nw = w[base:]
+        _extend(nfi, nzf, nof, nw, depth, s_pz[top], s_po[top], s_pi[top])
+        if col[nd] < 0:
+            for k in range(1, depth + 1):
+                s = _unwound_sum(nfi, nzf, nof, nw, depth, k)
+                phi[nfi[k]] += s * (nof[k] - nzf[k]) * value[nd]
+            continue
+        c = col[nd]
+        child_base = base + depth + 1
+        gl = _goes_left(X, i, nd, col, thr, nal, catp, catlen, catbits)
+        hot = left[nd] if gl else right[nd]
+        cold = right[nd] if gl else left[nd]
+        iz = 1.0
+        io = 1.0
+        k = 1
+        while k <= depth:
+            if nfi[k] == c:
+                break
+            k += 1
+        if k <= depth:
+            iz = nzf[k]
+            io = nof[k]
+            _unwind(nfi, nzf, nof, nw, depth, k)
+            depth -= 1
+        cv = cover[nd]
+        hz = cover[hot] / cv if cv > 0 else 0.0
+        cz = cover[cold] / cv if cv > 0 else 0.0
+        # push cold first so the hot subtree is finished before the cold child reuses the region
+        s_nd[top] = cold
+        s_base[top] = child_base
+        s_pdepth[top] = depth
+        parent_base[top] = base
+        s_pz[top] = cz * iz
+        s_po[top] = 0.0
+        s_pi[top] = c
+        top += 1
+        s_nd[top] = hot
+        s_base[top] = child_base
+        s_pdepth[top] = depth
+        parent_base[top] = base
+        s_pz[top] = hz * iz
+        s_po[top] = io
+        s_pi[top] = c
+        top += 1
+
+
+@nb.njit(nogil=True, cache=True)
+def _expected(nd, col, left, right, value, cover):
+    if col[nd] < 0:
+        return value[nd]
+    cv = cover[nd]
+    if cv <= 0:
+        return value[nd]
+    return (cover[left[nd]] * _expected(left[nd], col, left, right, value, cover)
+            + cover[right[nd]] * _expected(right[nd], col, left, right, value, cover)) / cv
+
+
+@nb.njit(nogil=True, cache=True)
+def tree_shap(X, tree_off, tree_class, max_depth, col, thr, nal, catp, catlen, catbits, left, right, value,
+              cover, out):
+    """TreeSHAP (Lundberg et al., Algorithm 2) per row and class.
+
+    IN X float64[n, p]; trees as in ``predict_trees``; max_depth of any tree; cover float64[nodes]
+    (training weight of each node). INOUT out float64[n, K, p + 1] (added to; the last entry of
+    each class is the bias term: the cover-weighted expected value of each tree).
+    """
+    n = X.shape[0]
+    p = X.shape[1]
+    T = tree_class.shape[0]
+    L = 2 * ((max_depth + 3) * (max_depth + 4) // 2 + 4)
+    fi = np.zeros(L, np.int64)
+    zf = np.zeros(L)
+    of = np.zeros(L)
+    w = np.zeros(L)
+    S = 2 * (max_depth + 3)
+    s_nd = np.zeros(S, np.int64)
+    s_base = np.zeros(S, np.int64)
+    s_pdepth = np.zeros(S, np.int64)
+    s_pz = np.zeros(S)
+    s_po = np.zeros(S)
+    s_pi = np.zeros(S, np.int64)
+    phi = np.zeros(p + 1)
+    ev = np.empty(T)
+    for t in range(T):
+        ev[t] = _expected(tree_off[t], col, left, right, value, cover)
+    for i in range(n):
+        for t in range(T):
+            for q in range(p + 1):
+                phi[q] = 0.0
+            _shap_tree(X, i, tree_off[t], col, thr, nal, catp, catlen, catbits, left, right, value, cover, phi,
+                       fi, zf, of, w, s_nd, s_base, s_pdepth, s_pz, s_po, s_pi)
+            k = tree_class[t]
+            for q in range(p):
+                out[i, k, q] += phi[q]
+            out[i, k, p] += ev[t]
+
+
+@nb.njit(nogil=True, cache=True)
+def scatter_add(out, rows, cols, values):
+    """INOUT out int64[L, B]: ``out[rows[i], cols[i]] += values[i]`` (IN int64 arrays of one length)."""
+    for i in range(rows.shape[0]):
+        out[rows[i], cols[i]] += values[i]

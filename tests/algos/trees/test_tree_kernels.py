@@ -1,0 +1,229 @@
+"""The tree kernels against direct numpy / brute-force computations."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from shoal_server.algos.tree import kernels as K
+
+
+def test_bin_numeric_counts_edges_at_or_below_the_value():
+    rng = np.random.default_rng(1)
+    edges = np.sort(rng.normal(size=30))
+    x = np.concatenate([rng.normal(size=500), edges, [np.nan, -np.inf, np.inf]])
+    out = np.empty(x.size, np.uint16)
+    K.bin_numeric(x, edges, out)
+    expect = np.searchsorted(edges, x, side="right")
+    ok = ~np.isnan(x)
+    assert np.array_equal(out[ok], expect[ok])
+    assert out[-3] == K.NA_CODE
+    # the split rule: code < t  <=>  x < edges[t - 1]
+    for t in (1, 7, 30):
+        assert np.array_equal((out[ok] < t), x[ok] < edges[t - 1])
+
+
+def test_histograms_put_each_row_in_its_leaf_and_adaptive_bin():
+    rng = np.random.default_rng(2)
+    n, p, F = 3000, 3, 64
+    codes = rng.integers(0, F, size=(p, n)).astype(np.uint16)
+    codes[1, rng.random(n) < 0.1] = K.NA_CODE
+    nid = rng.integers(0, 5, n).astype(np.int32)
+    active = (rng.random(n) < 0.8).astype(np.uint8)
+    gq = rng.integers(-1000, 1000, n).astype(np.int64)
+    hq = rng.integers(0, 1000, n).astype(np.int64)
+    wq = rng.integers(1, 5, n).astype(np.int64)
+    slot_of_node = np.array([-1, 0, -1, 1, -1], np.int32)   # nodes 1 and 3 are open
+    cols = np.array([0, 1, 2], np.int64)
+    lo = np.array([[0, 0, 10], [5, 0, 0]], np.int64)
+    hi = np.array([[64, 64, 50], [37, 64, 64]], np.int64)
+    nbin = np.array([[20, 64, 7], [32, 5, 64]], np.int64)
+    off = np.zeros((2, 3), np.int64)
+    total = 0
+    for s in range(2):
+        for j in range(3):
+            off[s, j] = total
+            total += nbin[s, j] + 1
+    # restrict rows of each open node to its code range (as the splits guarantee)
+    for s, nd in ((0, 1), (1, 3)):
+        rows = nid == nd
+        for j in range(3):
+            c = codes[j, rows]
+            fix = (c != K.NA_CODE) & ((c < lo[s, j]) | (c >= hi[s, j]))
+            c[fix] = lo[s, j]
+            codes[j, rows] = c
+    hist = np.zeros((total, 3), np.int64)
+    K.build_histograms(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist)
+    for s, nd in ((0, 1), (1, 3)):
+        for j in range(3):
+            B = nbin[s, j]
+            for b in range(B + 1):
+                rows = (nid == nd) & (active == 1)
+                c = codes[j].astype(np.int64)
+                if b == B:
+                    rows &= codes[j] == K.NA_CODE
+                else:  # bin b holds codes lo + ceil(b*span/B) .. lo + ceil((b+1)*span/B) - 1
+                    span = hi[s, j] - lo[s, j]
+                    a = lo[s, j] + -(-b * span // B)
+                    e = lo[s, j] + -(-(b + 1) * span // B)
+                    rows &= (codes[j] != K.NA_CODE) & (c >= a) & (c < e)
+                k = off[s, j] + b
+                assert hist[k, 0] == gq[rows].sum() and hist[k, 1] == hq[rows].sum() and hist[k, 2] == wq[rows].sum()
+
+
+def _gain(G, H):
+    return G * G / H if H > 0 else 0.0
+
+
+def _run_find(hist, iscat, nbins, min_rows=1.0, mono=None, rand_cut=None):
+    m = len(nbins)
+    off = np.zeros((1, m), np.int64)
+    total = 0
+    for j in range(m):
+        off[0, j] = total
+        total += nbins[j] + 1
+    nb = np.asarray(nbins, np.int64).reshape(1, m)
+    out_i = np.zeros((1, 3), np.int64)
+    out_f = np.zeros((1, 13))
+    out_cat = np.zeros((1, max(nbins)), np.uint8)
+    K.find_splits(hist, off, nb, np.asarray(iscat, np.uint8), np.ones((1, m), np.uint8),
+                  np.full((1, m), -1, np.int64) if rand_cut is None else rand_cut,
+                  np.zeros(m, np.int64) if mono is None else mono, np.array([[-np.inf, np.inf]]), min_rows, 1e-12,
+                  out_i, out_f, out_cat)
+    return out_i[0], out_f[0], out_cat[0]
+
+
+def test_numeric_split_search_matches_brute_force_over_thresholds_and_missing_direction():
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        B = 9
+        g = rng.normal(size=B + 1)
+        h = rng.uniform(0.5, 2, size=B + 1)
+        wts = rng.integers(1, 6, size=B + 1).astype(float)
+        if trial % 3 == 0:
+            g[B] = h[B] = wts[B] = 0.0  # no missing values
+        hist = np.column_stack([g, h, wts])
+        G, H = g.sum(), h.sum()
+        best = 0.0
+        for b in range(1, B):
+            for na_left in (False, True):
+                L = np.zeros(B + 1, bool)
+                L[:b] = True
+                L[B] = na_left
+                gl, hl = g[L].sum(), h[L].sum()
+                gain = _gain(gl, hl) + _gain(G - gl, H - hl) - _gain(G, H)
+                best = max(best, gain)
+        oi, of_, _ = _run_find(hist, [0], [B])
+        assert math.isclose(of_[0], best, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_categorical_split_is_the_best_subset_of_levels():
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        B = 6
+        g = rng.normal(size=B + 1)
+        h = rng.uniform(0.5, 2, size=B + 1)
+        wts = np.ones(B + 1)
+        hist = np.column_stack([g, h, wts])
+        G, H = g.sum(), h.sum()
+        best = 0.0
+        for mask in range(1, 2 ** (B + 1) - 1):  # every subset of levels and NA
+            L = np.array([(mask >> i) & 1 for i in range(B + 1)], bool)
+            gl, hl = g[L].sum(), h[L].sum()
+            best = max(best, _gain(gl, hl) + _gain(G - gl, H - hl) - _gain(G, H))
+        oi, of_, cat = _run_find(hist, [1], [B])
+        assert math.isclose(of_[0], best, rel_tol=1e-12)
+        left = cat[:B].astype(bool)
+        gl = g[:B][left].sum() + (g[B] if oi[2] else 0.0)
+        assert math.isclose(gl, of_[1], rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_min_rows_and_monotone_constraint_restrict_splits():
+    g = np.array([-5.0, -4, 3, 6, 0])
+    h = np.ones(5)
+    w = np.array([1.0, 1, 10, 10, 0])
+    hist = np.column_stack([g, h, w])
+    oi, _, _ = _run_find(hist, [0], [4], min_rows=2.0)
+    assert oi[0] == 0 and oi[1] == 2          # {0,1} | {2,3}: both sides hold >= 2 rows
+    oi, _, _ = _run_find(hist, [0], [4], min_rows=12.0)
+    assert oi[0] == -1                        # no split leaves 12 rows on both sides
+    # values: left -G/H = +4.5 > right: a decreasing split; an increasing constraint forbids it
+    oi, _, _ = _run_find(hist, [0], [4], mono=np.array([1]))
+    assert oi[0] == -1
+    oi, _, _ = _run_find(hist, [0], [4], mono=np.array([-1]))
+    assert oi[0] == 0
+
+
+def test_random_histogram_tries_only_the_drawn_boundary():
+    g = np.array([-5.0, -4, 3, 6, 0])
+    hist = np.column_stack([g, np.ones(5), np.array([1.0, 1, 1, 1, 0])])
+    oi, _, _ = _run_find(hist, [0], [4], rand_cut=np.array([[3]], np.int64))
+    assert oi[1] == 3
+
+
+def _expected_value(nd, x, S, arr):
+    """E[f(x) | x_S] with the path-dependent rule: a split on a feature outside S averages by cover."""
+    col, thr, left, right, value, cover = arr
+    if col[nd] < 0:
+        return value[nd]
+    if col[nd] in S:
+        v = x[col[nd]]
+        go = (not math.isnan(v)) and v < thr[nd]
+        return _expected_value(left[nd] if go else right[nd], x, S, arr)
+    l, r = left[nd], right[nd]
+    return (cover[l] * _expected_value(l, x, S, arr) + cover[r] * _expected_value(r, x, S, arr)) / cover[nd]
+
+
+def test_tree_shap_equals_brute_force_shapley_values():
+    rng = np.random.default_rng(5)
+    # a random full tree of depth 3 over 4 features (repeated features on a path included)
+    col, thr, left, right, value, cover = [], [], [], [], [], []
+
+    def build(depth):
+        i = len(col)
+        col.append(-1), thr.append(0.0), left.append(-1), right.append(-1)
+        value.append(float(rng.normal())), cover.append(0.0)
+        if depth < 3:
+            col[i] = int(rng.integers(0, 4))
+            thr[i] = float(rng.normal())
+            left[i] = build(depth + 1)
+            right[i] = build(depth + 1)
+            cover[i] = cover[left[i]] + cover[right[i]]
+        else:
+            cover[i] = float(rng.integers(1, 10))
+        return i
+
+    build(0)
+    A = [np.asarray(a) for a in (col, thr, left, right, value, cover)]
+    n = len(col)
+    X = rng.normal(size=(6, 4))
+    out = np.zeros((6, 1, 5))
+    K.tree_shap(X, np.array([0, n], np.int64), np.zeros(1, np.int64), 3, A[0].astype(np.int64), A[1],
+                np.zeros(n, np.uint8), np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(0, np.uint8),
+                A[2].astype(np.int64), A[3].astype(np.int64), A[4], A[5], out)
+    p = 4
+    for i in range(6):
+        x = X[i]
+        for j in range(p):
+            phi = 0.0
+            others = [k for k in range(p) if k != j]
+            for r in range(p):
+                for S in itertools.combinations(others, r):
+                    wgt = math.factorial(r) * math.factorial(p - r - 1) / math.factorial(p)
+                    phi += wgt * (_expected_value(0, x, set(S) | {j}, A) - _expected_value(0, x, set(S), A))
+            assert math.isclose(out[i, 0, j], phi, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(out[i, 0, p], _expected_value(0, x, set(), A), rel_tol=1e-12)
+        assert math.isclose(out[i, 0].sum(), _expected_value(0, x, set(range(p)), A), rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_row_sampling_draws_depend_only_on_the_global_row():
+    a = np.empty(1000)
+    K.splitmix_uniform(42, 3, 0, 1000, a)
+    b = np.empty(300)
+    K.splitmix_uniform(42, 3, 700, 300, b)
+    assert np.array_equal(a[700:], b)
+    assert 0.45 < (a < 0.5).mean() < 0.55
+    c = np.empty(1000)
+    K.splitmix_uniform(42, 4, 0, 1000, c)
+    assert not np.array_equal(a, c)
