@@ -27,7 +27,7 @@ EXPECT_FAILED = {"truncated_gzip", "gzip_bomb", "binary_named_csv"}
 
 @pytest.fixture(scope="module")
 def cnode(tmp_path_factory):
-    from conftest import NodeProcess
+    from nodeproc import NodeProcess
 
     n = NodeProcess(tmp_path_factory.mktemp("corpus"), extra_args=["--chunk-bytes", str(SPLIT)])
     try:

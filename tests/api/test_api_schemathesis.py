@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def fuzz_node(tmp_path_factory):
-    from conftest import NodeProcess
+    from nodeproc import NodeProcess
 
     n = NodeProcess(tmp_path_factory.mktemp("fuzz"))
     (n.data_root / "a.csv").write_text("x,y\n1,a\n2,b\n")
