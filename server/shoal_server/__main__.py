@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from typing import Any, Sequence
 
 from . import __version__
@@ -79,22 +80,39 @@ def config_from_args(argv: Sequence[str] | None = None) -> NodeConfig:
     return NodeConfig(**values)
 
 
-def _warm(node) -> None:
+#: How long start-up waits for the kernels before it announces "ready" (they keep compiling after).
+_WARM_WAIT_SECONDS = 15.0
+_WARM_MODULES = (("shoal_server.store", "warm"), ("shoal_server.parser.parse", "warm"),
+                 ("shoal_server.munging.kernels", "warm_up"), ("shoal_server.metrics", "warm"),
+                 ("shoal_server.algos", "warm"))
+
+
+def _import_task_modules() -> None:
+    """Import the modules that register tasks (a peer may ask for one as soon as we answer)."""
+    from .tasks.registry import load_task_modules
+
+    load_task_modules()
+
+
+def _warm(node, done: threading.Event | None = None) -> None:
     """Compile (or load from cache) the numba kernels the node needs, via each package's ``warm()``."""
     import importlib
 
-    for name, attr in (("shoal_server.store", "warm"), ("shoal_server.parser.parse", "warm"),
-                       ("shoal_server.munging.kernels", "warm_up")):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        fn = getattr(mod, attr, None)
-        if callable(fn):
+    try:
+        for name, attr in _WARM_MODULES:
             try:
-                fn()
-            except Exception:  # noqa: BLE001 - a failed warm-up only costs compile time later
-                log.exception("warming %s failed", name)
+                mod = importlib.import_module(name)
+            except ImportError:
+                continue
+            fn = getattr(mod, attr, None)
+            if callable(fn):
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001 - a failed warm-up only costs compile time later
+                    log.exception("warming %s failed", name)
+    finally:
+        if done is not None:
+            done.set()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -134,8 +152,17 @@ async def serve(config: NodeConfig, ready_stream=None) -> int:
     node.loop = loop
     node.request_stop = request_stop
     try:
-        await loop.run_in_executor(None, _warm, node)
+        await loop.run_in_executor(None, _import_task_modules)
         handle = await start_server(node, token=token, shutdown_hook=request_stop)
+        # Kernels compile in a thread once the server answers. With a warm numba cache that takes a
+        # few seconds and "ready" waits for it; a cold cache (a fresh clone) takes a minute, so
+        # "ready" comes after _WARM_WAIT_SECONDS at most and warming goes on behind it (numba's
+        # compile lock makes a request that needs a kernel meanwhile wait for it, never fail).
+        warmed = threading.Event()
+        threading.Thread(target=_warm, args=(node, warmed), name="shoal-warm", daemon=True).start()
+        if not await loop.run_in_executor(None, warmed.wait, _WARM_WAIT_SECONDS):
+            log.info("kernels still compiling after %.0f s (cold numba cache); serving meanwhile",
+                     _WARM_WAIT_SECONDS)
         cluster_mod = None
         if config.peers:
             from . import cluster as cluster_mod  # noqa: F811

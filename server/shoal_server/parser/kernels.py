@@ -403,20 +403,15 @@ def count_lines_before(buf, upto, prev_cr):
 
     Returns ``(count, last_is_cr)`` so a caller can run it over consecutive blocks.
     """
-    cnt = 0
-    pcr = prev_cr
-    for i in range(upto):
+    if upto <= 0:
+        return 0, prev_cr
+    # "the byte before is CR" is buf[i - 1] == CR: no loop-carried state, so the loop vectorises
+    c = buf[0]
+    cnt = 1 if (c == CR or (c == LF and not prev_cr)) else 0
+    for i in range(1, upto):
         c = buf[i]
-        if c == LF:
-            if not pcr:
-                cnt += 1
-            pcr = False
-        elif c == CR:
-            cnt += 1
-            pcr = True
-        else:
-            pcr = False
-    return cnt, pcr
+        cnt += np.int64((c == CR) | ((c == LF) & (buf[i - 1] != CR)))
+    return cnt, buf[upto - 1] == CR
 
 
 # --------------------------------------------------------------------------------------------- values

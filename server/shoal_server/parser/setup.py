@@ -449,10 +449,12 @@ def guess_setup(sample: bytes, overrides: dict | None = None, complete: bool = F
         order = np.argsort(f_col[data_idx], kind="stable")
         data_idx = data_idx[order]
         bounds = np.searchsorted(f_col[data_idx], np.arange(ncols + 1))
+        l_fs, l_fe, l_kind = f_starts.tolist(), f_ends.tolist(), kinds.tolist()  # Python ints: fast to index
         for c in text_cols:
-            idx = data_idx[bounds[c]:bounds[c + 1]]
-            vals = [bytes(buf[f_starts[i]:f_ends[i]]) for i in idx
-                    if kinds[i] != K.K_NA and (kinds[i] != K.K_EMPTY or "" not in na_per_col[c])]
+            idx = data_idx[bounds[c]:bounds[c + 1]].tolist()
+            empty_is_na = "" in na_per_col[c]
+            vals = [raw_sample[l_fs[i]:l_fe[i]] for i in idx
+                    if l_kind[i] != K.K_NA and (l_kind[i] != K.K_EMPTY or not empty_is_na)]
             longest = max((len(v) for v in vals), default=0)
             many_unique = len(vals) >= _STRING_MIN_VALUES and len(set(vals)) > _STRING_UNIQUE * len(vals)
             if longest > _STRING_LEN or many_unique:

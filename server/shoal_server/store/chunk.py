@@ -16,6 +16,7 @@ from .types import ColType
 __all__ = ["Chunk", "raw_nbytes"]
 
 _RAW_WIDTH = {ColType.INT: 8, ColType.REAL: 8, ColType.TIME: 8, ColType.ENUM: 4, ColType.BOOL: 1}
+_RAW_WIDTH_OF = {t.value: w for t, w in _RAW_WIDTH.items()}  # by type name: no ColType(...) per chunk
 
 
 def raw_nbytes(coltype: str, nrows: int, string_bytes: int = 0) -> int:
@@ -40,6 +41,9 @@ class Chunk:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        # constant chunks have nothing to check (wide frames make 100k of them per range)
+        if type(self.buffers) is tuple and not self.buffers and type(self.nrows) is int:
+            return
         bufs = tuple(b if isinstance(b, np.ndarray) else np.frombuffer(b, dtype=np.uint8) for b in self.buffers)
         for b in bufs:
             if b.ndim != 1 or b.dtype.hasobject:
@@ -57,11 +61,17 @@ class Chunk:
     @property
     def nbytes(self) -> int:
         """Compressed size: the bytes of every buffer."""
-        return int(sum(b.nbytes for b in self.buffers))
+        bufs = self.buffers
+        if not bufs:
+            return 0
+        return int(sum(b.nbytes for b in bufs))
 
     @property
     def raw_nbytes(self) -> int:
         """Uncompressed size of the same values (see :func:`raw_nbytes`)."""
+        width = _RAW_WIDTH_OF.get(self.meta["type"])
+        if width is not None:
+            return width * self.nrows
         return raw_nbytes(self.meta["type"], self.nrows, int(self.meta.get("string_bytes", 0)))
 
     def to_wire(self) -> tuple[dict, list[np.ndarray]]:

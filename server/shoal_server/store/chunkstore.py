@@ -56,7 +56,7 @@ class ChunkStore:
 
     def put_many(self, frame_key: str, items: Iterable[tuple[int, int, Chunk]]) -> None:
         """Store several chunks of one frame: all of them, or (over budget) none."""
-        items = [(int(c), int(i), ch) for c, i, ch in items]
+        items = [(c if type(c) is int else int(c), i if type(i) is int else int(i), ch) for c, i, ch in items]
         with self._lock:
             frame = self._frames.get(frame_key, {})
             staged: dict[tuple[int, int], Chunk] = {}
@@ -93,7 +93,10 @@ class ChunkStore:
     def get(self, frame_key: str, col_idx: int, chunk_idx: int) -> Chunk:
         """One chunk; raises ``frame_not_found`` when this node does not hold it."""
         with self._lock:
-            chunk = self._frames.get(frame_key, {}).get((int(col_idx), int(chunk_idx)))
+            frame = self._frames.get(frame_key)
+            chunk = frame.get((col_idx, chunk_idx)) if frame is not None else None
+            if chunk is None and frame is not None and not (type(col_idx) is int and type(chunk_idx) is int):
+                chunk = frame.get((int(col_idx), int(chunk_idx)))
         if chunk is None:
             raise FrameNotFound(f"This node holds no chunk {chunk_idx} of column {col_idx} of frame `{frame_key}`.",
                                 {"frame": frame_key, "column": int(col_idx), "chunk": int(chunk_idx)})

@@ -16,6 +16,8 @@ from .types import ColType
 
 __all__ = ["ColumnHeader", "FrameHeader"]
 
+_COLTYPE_OF = {t.value: t for t in ColType}
+
 
 @dataclass(frozen=True)
 class ColumnHeader:
@@ -26,7 +28,10 @@ class ColumnHeader:
     domain: tuple | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "type", ColType(self.type))
+        # a dict lookup, not ColType(...): wide frames build 100k headers (str enum: "int" and
+        # ColType.INT hash alike, so both find the member)
+        t = _COLTYPE_OF.get(self.type) if isinstance(self.type, str) else None
+        object.__setattr__(self, "type", t if t is not None else ColType(self.type))
         if self.domain is not None:
             object.__setattr__(self, "domain", tuple(str(d) for d in self.domain))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["chunk_moments", "chunk_moments_int", "histogram_counts", "merge_moments"]
+__all__ = ["chunk_moments", "chunk_moments_int", "constant_moments", "histogram_counts", "merge_moments"]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -116,3 +116,31 @@ def chunk_moments_int(values, na):
                 d = np.float64(values[i]) - mean
                 m2 += d * d
     return n, mean, m2, imin, imax, n_zero
+
+
+@numba.njit(nogil=True, cache=True)
+def constant_moments(vals, nrows, mean_out, m2_out):
+    """IN vals float64[k], nrows int64[k]; OUT mean_out, m2_out float64[k].
+
+    Mean and M2 of ``nrows[j]`` copies of ``vals[j]``, by the same two passes (the same float
+    operations in the same order) as ``chunk_moments`` / ``chunk_moments_int`` on the decoded
+    chunk, so a constant chunk gives the same bits without being decoded. NaN/inf or 0 rows: 0, 0.
+    """
+    for j in range(vals.shape[0]):
+        v = vals[j]
+        r = nrows[j]
+        mean_out[j] = 0.0
+        m2_out[j] = 0.0
+        if v != v or abs(v) == np.inf or r <= 0:
+            continue
+        total = 0.0
+        for _i in range(r):
+            total += v
+        mean = total / r
+        m2 = 0.0
+        if r > 1:
+            for _i in range(r):
+                d = v - mean
+                m2 += d * d
+        mean_out[j] = mean
+        m2_out[j] = m2

@@ -28,11 +28,16 @@ import numpy as np
 from ..errors import FrameNotFound
 from ..tasks import MRTask, register_task
 from . import codecs
+from ._gcpause import gc_paused
 from .frame import FrameHeader
 from .layout import home_of
-from .rollup_kernels import chunk_moments, chunk_moments_int, histogram_counts, merge_moments
+from .rollup_kernels import (chunk_moments, chunk_moments_int, constant_moments, histogram_counts,
+                             merge_moments)
 
-__all__ = ["compute_rollups", "chunk_summary", "warm", "Moments", "Histogram", "ChunkCodecs", "HISTOGRAM_BINS"]
+__all__ = ["compute_rollups", "rollups_view", "chunk_summary", "warm", "Moments", "Histogram", "ChunkCodecs",
+           "HISTOGRAM_BINS"]
+
+_WIDE = 1000  # columns: pause the garbage collector while building one dict per column
 
 #: Number of equal-width bins of a numeric histogram (H2O's summary default).
 HISTOGRAM_BINS = 20
@@ -56,9 +61,13 @@ class Moments(MRTask):
         out.update({f: np.zeros(k, np.int64) for f in _I})
         out["fmin"][:], out["fmax"][:] = np.inf, -np.inf
         out["imin"][:], out["imax"][:] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+        const = []  # (j, type, value, nrows) of constant chunks: no decode, one kernel call for all
         for j, (c, t) in enumerate(zip(cols, types)):
-            ctx.check()
             chunk = chunks[c]
+            if chunk.codec == "constant" and t != "string":
+                const.append((j, t, chunk.meta["value"], chunk.nrows))
+                continue
+            ctx.check()
             if t == "string":
                 out["missing"][j] = int(codecs.decode_strings(chunk)[2].sum())
                 continue
@@ -77,6 +86,8 @@ class Moments(MRTask):
                 out["fmin"][j], out["fmax"][j] = fmin, fmax
                 out["missing"][j], out["zeros"][j], out["pinf"][j], out["ninf"][j] = n_na, n_zero, n_pinf, n_ninf
             out["n"][j], out["mean"][j], out["m2"][j] = n, mean, m2
+        if const:
+            _constant_moments(out, const)
         return out
 
     def reduce(self, a, b):
@@ -98,18 +109,28 @@ class Histogram(MRTask):
         nbins = params["nbins"]
         offsets = np.concatenate([[0], np.cumsum(nbins, dtype=np.int64)])
         counts = np.zeros(int(offsets[-1]), dtype=np.int64)
+        types, los, widths = params["types"], params["lo"], params["width"]
+        cells, adds = [], []  # constant chunks: one count per chunk, added at the end
         for j, c in enumerate(params["columns"]):
-            if nbins[j] == 0:
+            nb = nbins[j]
+            if nb == 0:
+                continue
+            chunk = chunks[c]
+            if chunk.codec == "constant":
+                k = _constant_bin(types[j], chunk.meta["value"], float(los[j]), float(widths[j]), int(nb))
+                if k is not None:
+                    cells.append(int(offsets[j]) + k)
+                    adds.append(chunk.nrows)
                 continue
             ctx.check()
             part = counts[offsets[j]:offsets[j + 1]]
-            chunk = chunks[c]
-            if params["types"][j] == "enum":
+            if types[j] == "enum":
                 codes = codecs.decode_codes(chunk)
-                part += np.bincount(codes[codes >= 0], minlength=nbins[j])[: nbins[j]]
+                part += np.bincount(codes[codes >= 0], minlength=nb)[:nb]
             else:
-                histogram_counts(codecs.decode_float64(chunk), float(params["lo"][j]), float(params["width"][j]),
-                                 int(nbins[j]), part)
+                histogram_counts(codecs.decode_float64(chunk), float(los[j]), float(widths[j]), int(nb), part)
+        if cells:
+            np.add.at(counts, np.asarray(cells, dtype=np.int64), np.asarray(adds, dtype=np.int64))
         return {"counts": counts}
 
     def reduce(self, a, b):
@@ -124,12 +145,17 @@ class ChunkCodecs(MRTask):
 
     def map(self, ctx, chunk_idx, chunks, params):
         per_codec: dict[str, list[int]] = {}
+        total = raw = 0
         for chunk in chunks.values():
-            entry = per_codec.setdefault(chunk.codec, [0, 0])
+            nbytes = chunk.nbytes
+            entry = per_codec.get(chunk.codec)
+            if entry is None:
+                entry = per_codec[chunk.codec] = [0, 0]
             entry[0] += 1
-            entry[1] += chunk.nbytes
-        sizes = [sum(c.nbytes for c in chunks.values()), sum(c.raw_nbytes for c in chunks.values())]
-        return {"codecs": per_codec, "chunks": {str(chunk_idx): sizes}}
+            entry[1] += nbytes
+            total += nbytes
+            raw += chunk.raw_nbytes
+        return {"codecs": per_codec, "chunks": {str(chunk_idx): [total, raw]}}
 
     def reduce(self, a, b):
         merged = {k: list(v) for k, v in a["codecs"].items()}
@@ -138,6 +164,60 @@ class ChunkCodecs(MRTask):
             entry[0] += n
             entry[1] += nbytes
         return {"codecs": merged, "chunks": {**a["chunks"], **b["chunks"]}}
+
+
+def _constant_moments(out: dict, const: list) -> None:
+    """Fill ``out`` for constant chunks exactly as the kernels would on the decoded values."""
+    js = np.array([e[0] for e in const], dtype=np.int64)
+    nrows = np.array([e[3] for e in const], dtype=np.int64)
+    numeric = [e[2] is not None and e[1] != "enum" for e in const]
+    vals = np.array([float(e[2]) if num else np.nan for e, num in zip(const, numeric)], dtype=np.float64)
+    mean = np.zeros(len(const), np.float64)
+    m2 = np.zeros(len(const), np.float64)
+    constant_moments(vals, nrows, mean, m2)
+    n = np.zeros(len(const), np.int64)
+    for i, (j, t, value, r) in enumerate(const):
+        if t == "enum":
+            out["missing"][j] = r if value is None else 0
+            continue
+        if value is None:
+            out["missing"][j] = r
+            continue
+        if t in _INTISH:
+            n[i] = r
+            if r:
+                out["imin"][j] = out["imax"][j] = int(value)
+                out["fmin"][j] = out["fmax"][j] = float(value)
+            out["zeros"][j] = r if value == 0 else 0
+            continue
+        v = float(value)
+        if v == math.inf:
+            out["pinf"][j] = r
+        elif v == -math.inf:
+            out["ninf"][j] = r
+        else:
+            n[i] = r
+            out["zeros"][j] = r if v == 0.0 else 0
+            if r:
+                out["fmin"][j] = out["fmax"][j] = v
+    out["n"][js] = n
+    out["mean"][js] = mean
+    out["m2"][js] = m2
+
+
+def _constant_bin(t: str, value, lo: float, width: float, nbins: int):
+    """The bin every row of a constant chunk falls in (as ``histogram_counts``), or None (missing)."""
+    if value is None:
+        return None
+    if t == "enum":
+        return int(value) if 0 <= int(value) < nbins else None
+    v = float(value)
+    if v != v or abs(v) == math.inf:
+        return None
+    q = (v - lo) / width
+    if q >= nbins:
+        return nbins - 1
+    return int(q) if q > 0.0 else 0
 
 
 def _bins(t: str, column, m: dict, j: int) -> tuple[float, float, int]:
@@ -172,6 +252,8 @@ def _num(x):
 
 def _breaks(lo: float, width: float, nbins: int, hi: float) -> list[float]:
     """Bin edges; the last edge of equal-width bins over [min, max] is exactly max."""
+    if nbins == 1 and math.isfinite(lo) and math.isfinite(lo + width):  # constant columns (wide frames)
+        return [lo + 0 * width, lo + width]
     edges = [lo + i * width for i in range(nbins + 1)]
     if nbins == HISTOGRAM_BINS and width != 1.0:
         edges[-1] = hi
@@ -181,15 +263,15 @@ def _breaks(lo: float, width: float, nbins: int, hi: float) -> list[float]:
     return edges
 
 
-def _column_rollup(column, m: dict, j: int, nrow: int, lo: float, width: float, counts) -> dict:
-    t = column.type.value
+def _column_rollup(column, m: dict, j: int, nrow: int, lo: float, width: float, counts, t: str) -> dict:
     missing = int(m["missing"][j])
+    numeric = t in _NUMERIC
     r = {"name": column.name, "type": t, "min": None, "max": None, "mean": None, "sd": None,
-         "missing_count": missing, "zero_count": None, "pinf_count": 0, "ninf_count": 0,
+         "missing_count": missing, "zero_count": int(m["zeros"][j]) if numeric else None,
+         "pinf_count": int(m["pinf"][j]) if numeric else 0, "ninf_count": int(m["ninf"][j]) if numeric else 0,
          "nonmissing_count": nrow - missing, "cardinality": column.cardinality, "histogram": None}
-    if t in _NUMERIC:
+    if numeric:
         n = int(m["n"][j])
-        r.update(zero_count=int(m["zeros"][j]), pinf_count=int(m["pinf"][j]), ninf_count=int(m["ninf"][j]))
         if n > 0:
             if t in _INTISH:
                 r["min"], r["max"] = int(m["imin"][j]), int(m["imax"][j])
@@ -214,16 +296,31 @@ def _frame(node, key: str) -> FrameHeader:
 
 
 def compute_rollups(node, frame_key: str, job=None) -> list[dict]:
+    """Rollups of every column of ``frame_key`` (a copy the caller may change); see :func:`rollups_view`."""
+    view = rollups_view(node, frame_key, job)
+    with gc_paused(len(view) >= _WIDE):
+        return _copy(view)
+
+
+def rollups_view(node, frame_key: str, job=None) -> list[dict]:
     """Rollups of every column of ``frame_key`` (one JSON-able dict per column), cached per frame.
 
     Keys: name, type, min, max, mean, sd, missing_count, zero_count, pinf_count, ninf_count,
     nonmissing_count, cardinality, histogram (``{"breaks", "counts"}``; enums ``{"levels",
     "counts"}``; None for strings and all-missing columns).
+
+    The list returned is the cached one, shared: read it, never change it (JSON views of a wide
+    frame skip the copy :func:`compute_rollups` makes).
     """
     header = _frame(node, frame_key)
     cached = node.catalog.derived(frame_key).get("rollups")
     if cached is not None:
-        return copy.deepcopy(cached)
+        return cached
+    with gc_paused(header.ncol >= _WIDE):
+        return _compute(node, frame_key, header, job)
+
+
+def _compute(node, frame_key: str, header: FrameHeader, job) -> list[dict]:
     cols = list(range(header.ncol))
     types = [c.type.value for c in header.columns]
     params = {"columns": cols, "types": types}
@@ -231,21 +328,37 @@ def compute_rollups(node, frame_key: str, job=None) -> list[dict]:
     if m is None:  # a frame without chunks
         k = len(cols)
         m = {f: np.zeros(k) for f in _F + _I}
+    m = {f: np.asarray(v).tolist() for f, v in m.items()}  # Python numbers: cheap to index per column
     bins = [_bins(t, header.columns[j], m, j) for j, t in enumerate(types)]
     nbins = [b[2] for b in bins]
     counts = None
     if any(nbins) and header.nchunks:
         hist_params = dict(params, lo=[b[0] for b in bins], width=[b[1] for b in bins], nbins=nbins)
         counts = node.runtime.run(Histogram.name, frame_key, columns=cols, params=hist_params, job=job)["counts"]
-    offsets = np.concatenate([[0], np.cumsum(nbins, dtype=np.int64)])
+    offsets = np.concatenate([[0], np.cumsum(nbins, dtype=np.int64)]).tolist()
+    nrow = header.nrow
+    counts = counts.tolist() if counts is not None else None
     result = []
     for j, col in enumerate(header.columns):
         col_counts = None
         if nbins[j]:
-            col_counts = counts[offsets[j]:offsets[j + 1]] if counts is not None else np.zeros(nbins[j], np.int64)
-        result.append(_column_rollup(col, m, j, header.nrow, bins[j][0], bins[j][1], col_counts))
+            col_counts = counts[offsets[j]:offsets[j + 1]] if counts is not None else [0] * nbins[j]
+        result.append(_column_rollup(col, m, j, nrow, bins[j][0], bins[j][1], col_counts, types[j]))
     node.catalog.cache_derived(frame_key, "rollups", result, header)
-    return copy.deepcopy(result)
+    return result
+
+
+def _copy(rollups: list[dict]) -> list[dict]:
+    """A deep copy of rollup dicts (flat values plus a histogram dict of lists); ``copy.deepcopy``
+    costs ~100 µs per column, which a wide frame cannot afford."""
+    out = []
+    for r in rollups:
+        d = dict(r)
+        h = d.get("histogram")
+        if h is not None:
+            d["histogram"] = {k: list(v) if isinstance(v, list) else copy.deepcopy(v) for k, v in h.items()}
+        out.append(d)
+    return out
 
 
 def chunk_summary(node, frame_key: str, job=None) -> dict:
@@ -283,3 +396,4 @@ def warm() -> None:
     chunk_moments(x)
     chunk_moments_int(np.array([1, 2], dtype=np.int64), np.array([False, True]))
     histogram_counts(x, 0.0, 1.0, 2, np.zeros(2, np.int64))
+    constant_moments(x, np.array([1, 2, 0, 3], dtype=np.int64), np.zeros(4), np.zeros(4))

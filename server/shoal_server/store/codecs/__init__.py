@@ -13,9 +13,9 @@ from ...errors import InvalidParameter, ShoalError
 from ..chunk import Chunk
 from ..types import ColType
 from . import biased_int, bool_bits, categorical, constant, float32, float64, int64, scaled_decimal, sparse, strings
-from .ladder import choose_encoding
+from .ladder import choose_encoding, choose_encodings
 
-__all__ = ["encode", "decode_float64", "decode_int64", "decode_codes", "decode_strings", "remap_codes",
+__all__ = ["encode", "encode_many", "decode_float64", "decode_int64", "decode_codes", "decode_strings", "remap_codes",
            "CODECS", "warm"]
 
 #: Every codec name a chunk may carry.
@@ -70,6 +70,16 @@ def encode(coltype, values, na=None) -> Chunk:
     ``string``: ``values = (offsets int64[n+1], data uint8[])`` + ``na``.
     """
     return choose_encoding(coltype, values, na)
+
+
+def encode_many(coltype, values: np.ndarray, na: np.ndarray, rows=None, check=None) -> list[Chunk]:
+    """``[encode(coltype, values[r], na[r]) for r in rows]`` (same chunks) for 2-D ``values`` / ``na``.
+
+    For many short columns at once (a wide file's ranges): constant and all-missing rows are found
+    by one kernel call instead of one ladder per column. ``rows`` defaults to every row; ``check``
+    is called now and then (cancellation).
+    """
+    return choose_encodings(coltype, values, na, rows, check)
 
 
 def _out(out, n: int, dtype) -> np.ndarray:
@@ -166,6 +176,8 @@ def warm() -> None:
         ("real", np.array([0.0] * 64 + [1.5])), ("enum", np.array([0, 300, -1], dtype=np.int32)),
         ("enum", np.array([0, 70000, -1], dtype=np.int32)), ("enum", np.array([0, 3, -1], dtype=np.int32)),
     ]
+    for coltype, values in (("real", np.array([[1.0, 1.0], [0.5, np.nan]])), ("int", np.array([[1, 1], [2, 3]]))):
+        encode_many(coltype, values, np.zeros(values.shape, dtype=np.bool_))
     for coltype, values in samples:
         na = np.zeros(len(values), dtype=np.bool_)
         na[-1] = coltype in ("int", "time")
