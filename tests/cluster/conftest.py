@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
+from harness import SOURCE_PATHS
 from harness import cluster as _cluster
+
+# test this tree's packages even when another checkout is installed (editable) meanwhile
+for _p in reversed(SOURCE_PATHS):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -27,6 +27,16 @@ __all__ = ["cluster", "Cluster", "NodeProc", "NodeStartError", "free_port_pair",
 
 NODE_MODULE = "shoal_server.cluster.testnode"
 FULL_MODULE = "shoal_server"
+#: the source tree these tests belong to: node processes import it first, whatever is installed
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SOURCE_PATHS = [os.path.join(ROOT, "server"), os.path.join(ROOT, "pyclient")]
+
+
+def node_env() -> dict:
+    """The environment of node processes: this tree's packages ahead of any installed copy."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(SOURCE_PATHS + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
 
 
 def _port_free(port: int) -> bool:
@@ -87,10 +97,10 @@ class NodeProc:
     def node_port(self) -> int:
         return self.port + 1
 
-    def _request(self, path: str, body: dict | None, timeout: float) -> tuple[int, Any]:
+    def _request(self, path: str, body: dict | None, timeout: float, method: str | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                     method="GET" if body is None else "POST",
+                                     method=method or ("GET" if body is None else "POST"),
                                      headers={} if body is None else {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -116,6 +126,39 @@ class NodeProc:
 
     def post(self, path: str, body: dict, timeout: float = 60.0) -> tuple[int, Any]:
         return self._request(path, body, timeout)
+
+    def delete(self, path: str, timeout: float = 30.0) -> tuple[int, Any]:
+        return self._request(path, None, timeout, method="DELETE")
+
+    def post_raw(self, path: str, data: bytes, content_type: str = "application/octet-stream",
+                 timeout: float = 60.0) -> tuple[int, Any]:
+        """POST a raw body (``path`` carries the query string)."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method="POST",
+                                     headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def download(self, key: str, fmt: str = "csv", timeout: float = 30.0) -> tuple[int, bytes]:
+        """``GET /frames/{key}/data``: (status, body); an error body is returned as bytes too."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/frames/{key}/data?format={fmt}",
+                                        timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def job(self, key: str) -> dict:
+        code, body = self.get(f"/api/v1/jobs/{key}", timeout=5.0)
+        assert code == 200, body
+        return body["job"]
+
+    def wait_job(self, key: str, timeout: float = 60.0) -> dict:
+        """Wait until job ``key`` ends; return it."""
+        return wait_until(lambda: (lambda j: j if j["status"] in ("DONE", "FAILED", "CANCELLED") else None)(
+            self.job(key)), timeout=timeout, interval=0.1, what=f"job {key} to end")
 
     def log(self) -> str:
         with open(self.log_path, errors="replace") as fh:
@@ -169,25 +212,40 @@ class Cluster:
 
     def start_node(self, i: int, *, secret: str | None = None, name: str | None = None,
                    peers: str | None = None, extra_args: list[str] | None = None) -> NodeProc:
-        """Start candidate ``i`` (its port is ``self.ports[i]``)."""
+        """Start candidate ``i`` (its port is ``self.ports[i]``) and wait until it serves."""
+        node = self.spawn_node(i, secret=secret, name=name, peers=peers, extra_args=extra_args)
+        self.wait_serving(node)
+        return node
+
+    def spawn_node(self, i: int, *, secret: str | None = None, name: str | None = None,
+                   peers: str | None = None, extra_args: list[str] | None = None,
+                   module: str | None = None) -> NodeProc:
+        """Start candidate ``i``'s process without waiting (see :meth:`wait_serving`)."""
         port = self.ports[i]
         log_path = os.path.join(self.dir, f"node-{port}.log")
-        module = FULL_MODULE if self.full else NODE_MODULE
-        if self.full:
+        module = module or (FULL_MODULE if self.full else NODE_MODULE)
+        full = module == FULL_MODULE
+        if full:
             data = os.path.join(self.dir, "data")
             os.makedirs(data, exist_ok=True)
-            extra_args = ["--data-root", data, *(extra_args or [])]
+            extra_args = ["--data-root", data, "--spool-dir", os.path.join(self.dir, f"spool-{port}"),
+                          *(extra_args or [])]
         args = [sys.executable, "-m", module, "--port", str(port), "--peers", peers or self.peers,
                 "--name", name or self.name, "--secret-file", self.secret_file(secret or self.secret),
                 "--heartbeat-interval", str(self.heartbeat_interval),
                 "--heartbeat-timeout", str(self.heartbeat_timeout), "--cluster-curve", self.curve,
-                "--parent-pid", str(os.getpid()), *self.extra_args, *(extra_args or [])]
+                "--parent-pid", str(os.getpid()), *(self.extra_args if full == self.full else []),
+                *(extra_args or [])]
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-        node = NodeProc(port, proc, log_path, args, self.full)
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                                    env=node_env())
+        node = NodeProc(port, proc, log_path, args, full)
         self._all.append(node)
         self.nodes.append(node)
-        deadline = time.monotonic() + (120 if self.full else 30)
+        return node
+
+    def wait_serving(self, node: NodeProc) -> NodeProc:
+        deadline = time.monotonic() + (120 if node.full else 30)
         while True:
             if not node.alive():
                 raise NodeStartError(f"node {node.id} exited with {node.proc.returncode}:\n{node.log()[-3000:]}",
@@ -225,7 +283,7 @@ class Cluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(node.pid, signal.SIGCONT)
                     node.proc.terminate()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 2    # then SIGKILL: spool files live in self.dir, removed with it
         for node in self._all:
             try:
                 node.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -257,8 +315,9 @@ def cluster(n: int = 3, *, candidates: int | None = None, wait: bool = True, **k
     for attempt in range(3):
         c = Cluster(candidates or n, **kwargs)
         try:
-            for i in range(n):
-                c.start_node(i)
+            started = [c.spawn_node(i) for i in range(n)]     # in parallel: full nodes take seconds to warm
+            for node in started:
+                c.wait_serving(node)
             break
         except NodeStartError as exc:
             left = c.shutdown()

@@ -219,6 +219,7 @@ def test_with_curve_a_plain_socket_gets_nothing_delivered(make_cluster):
     a, b = c.nodes
     code, body = a.post("/echo", {"member": b.id, "seed": 11, "n": 500})
     assert code == 200 and body["digests"] == _flatten(seeded_arrays(11, 500))
+    time.sleep(5 * c.heartbeat_interval)       # nodes start at once: let b's handshake traffic settle
     before = a.status()["counters"]
     ctx = zmq.Context()
     try:

@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .. import __version__
-from ..errors import ParseError
+from ..errors import FrameLost, ParseError
+from ..store._gcpause import gc_paused
 
 __all__ = ["list_frames", "frame_info", "frame_summary", "frame_rows", "iter_csv", "encode_columnar",
            "frame_from_shoalcol", "delete_frame", "cluster_status", "setup_to_wire", "get_header",
@@ -26,7 +27,11 @@ CSV_ROWS_PER_PIECE = 65536
 
 # ---------------------------------------------------------------------------------------------- access
 def get_header(node, key: str):
-    return node.catalog.get(key)
+    """The header of a frame this view can serve whole: ``frame_lost`` (before any byte is
+    streamed) when some of its chunks were on a lost node."""
+    header = node.catalog.get(key)
+    node.runtime.check_available(header)
+    return header
 
 
 def get_chunk(node, header, col: int, idx: int):
@@ -65,7 +70,14 @@ def list_frames(node) -> list[dict[str, Any]]:
     for header in node.catalog.list():
         if not hasattr(header, "starts"):
             continue  # models and other objects share the catalog
-        out.append(frame_info(node, header))
+        try:
+            node.runtime.check_available(header)
+            out.append(frame_info(node, header))
+        except FrameLost as exc:
+            # One lost frame must not hide the others: list it, marked lost, without a size.
+            out.append({"key": header.key, "nrow": header.nrow, "ncol": header.ncol, "nchunks": header.nchunks,
+                        "bytes": None, "created_ms": header.created_ms, "lost": True,
+                        "lost_node": exc.details.get("node")})
     return out
 
 
@@ -91,15 +103,23 @@ def delete_frame(node, key: str) -> None:
 def frame_summary(node, key: str, rollups: bool = True, histogram: bool = False,
                   chunk_summary: bool = False) -> dict[str, Any]:
     """Header, per-column rollups and the compression summary of a frame (docs/api.md ``Frame``)."""
-    from ..store.rollups import chunk_summary as summarize_chunks
-    from ..store.rollups import compute_rollups
+    header = get_header(node, key)
+    with gc_paused(getattr(header, "ncol", 0) >= 1000):  # not a frame: summarize_chunks says so
+        return _frame_summary(node, header, key, rollups, histogram, chunk_summary)
 
-    header = node.catalog.get(key)
+
+def _frame_summary(node, header, key: str, rollups: bool, histogram: bool, chunk_summary: bool) -> dict[str, Any]:
+    from ..store.rollups import chunk_summary as summarize_chunks
+    from ..store.rollups import rollups_view
+
     cs = summarize_chunks(node, key)
-    roll = compute_rollups(node, key) if rollups else None
+    # the cached rollups, read only (copied value by value below): no deep copy of a wide frame's list
+    roll = rollups_view(node, key) if rollups else None
+    skip = ("name", "type") if histogram else ("name", "type", "histogram")
     columns = []
     for c, col in enumerate(header.columns):
-        entry: dict[str, Any] = {"name": col.name, "type": _type_name(col)}
+        t = col.type
+        entry: dict[str, Any] = {"name": col.name, "type": t.value if hasattr(t, "value") else str(t)}
         if col.domain is not None:
             entry["domain"] = list(col.domain[:DOMAIN_SHOWN])
             entry["domain_size"] = len(col.domain)
@@ -108,8 +128,10 @@ def frame_summary(node, key: str, rollups: bool = True, histogram: bool = False,
             entry["domain_size"] = None
         if roll is not None:
             for k, v in roll[c].items():
-                if k in ("name", "type") or (k == "histogram" and not histogram):
+                if k in skip:
                     continue
+                if k == "histogram" and v is not None:
+                    v = {hk: list(hv) for hk, hv in v.items()}
                 entry[k] = v
         columns.append(entry)
     out = {"key": header.key, "nrow": header.nrow, "ncol": header.ncol, "nchunks": header.nchunks,
@@ -208,7 +230,7 @@ def _json_column(col, v: dict) -> list:
 
 
 def frame_rows(node, key: str, offset: int, limit: int) -> dict[str, Any]:
-    header = node.catalog.get(key)
+    header = get_header(node, key)
     n = header.nrow
     start = offset if offset >= 0 else max(0, n + offset)
     start = min(start, n)

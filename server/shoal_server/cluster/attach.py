@@ -19,6 +19,10 @@ __all__ = ["start", "stop", "attach"]
 
 log = logging.getLogger(__name__)
 
+#: traffic that is not work (heartbeats and handshakes), left out of the ``sent_bytes_work`` stat
+_HOUSEKEEPING = {"sent_bytes.hb", "sent_bytes.hello", "sent_bytes.welcome", "sent_bytes.refuse",
+                 "sent_bytes.fenced"}
+
 
 def attach(node: Any, view: ClusterView) -> None:
     """Serve ``node``'s runtime, chunks and catalog to the peers, and set ``node.cluster``."""
@@ -39,13 +43,23 @@ def attach(node: Any, view: ClusterView) -> None:
     def stats() -> dict:
         frames = sum(1 for h in node.catalog.list() if isinstance(h, FrameHeader))
         running = node.jobs.running() if hasattr(node.jobs, "running") else []
+        rt = node.runtime
+        sent = [(k, v) for k, v in list(view.transport.counters.items()) if k.startswith("sent_bytes.")]
+        work = sum(v for k, v in sent if k not in _HOUSEKEEPING)
         return {"frame_memory": int(node.chunks.bytes_used), "memory_budget": int(node.chunks.budget or 0),
-                "frames": frames, "threads": int(node.config.threads), "jobs_running": len(running)}
+                "frames": frames, "threads": int(node.config.threads), "jobs_running": len(running),
+                "remote_maps_running": rt.remote_maps_running(), "remote_maps_started": rt.remote_maps_started,
+                "remote_maps_cancelled": rt.remote_maps_cancelled, "broadcasts_held": rt.shared_count(),
+                "sent_bytes": sum(v for _k, v in sent), "sent_bytes_work": work}
+
+    def get_chunk(frame_key: str, col_idx: int, chunk_idx: int):
+        return node.chunks.get(frame_key, col_idx, chunk_idx)
 
     view.set_handlers(execute_map=node.runtime.execute_map, execute_indexed=node.runtime.execute_indexed,
                       put_chunks=put_chunks, apply_header=apply_header, remove=remove,
-                      get_chunk=node.chunks.get, chunk_factory=Chunk, rename=node.chunks.rename_frame,
-                      stats=stats)
+                      get_chunk=get_chunk, chunk_factory=Chunk, rename=node.chunks.rename_frame,
+                      stats=stats, cancel=node.runtime.cancel_remote, store_shared=node.runtime.store_shared,
+                      drop_shared=node.runtime.drop_shared)
     if view.self_id != node.self_id:
         log.info("This node's member id is %s (bound to %s)", view.self_id, node.config.bind)
         node.self_id = view.self_id

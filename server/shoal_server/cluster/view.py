@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from ..errors import ClusterError, InvalidParameter
+from ..errors import ClusterError, FrameLost, InvalidParameter, NodeLost
 from .membership import HEALTHY
 from .transport import ClusterSettings, Transport
 
@@ -186,29 +186,37 @@ class ClusterView:
         return [(int(i), p) for i, p in reply["results"]]
 
     def submit_map(self, member: str, task_name: str, frame_key: str, columns: Sequence[int] | None,
-                   params: dict | None, chunk_indices: Sequence[int], timeout: float | None = None) -> cf.Future:
+                   params: dict | None, chunk_indices: Sequence[int], timeout: float | None = None,
+                   token: str | None = None) -> cf.Future:
         """Map ``task_name`` over ``chunk_indices`` of ``frame_key`` on ``member``.
 
         The future resolves to ``[(chunk_idx, partial), ...]`` from the member's ``execute_map``.
+        ``token`` names the request for :meth:`cancel_maps` (``task.cancel``).
         """
         payload = {"task": str(task_name), "frame": str(frame_key),
                    "columns": None if columns is None else [int(c) for c in columns],
                    "params": dict(params or {}), "indices": [int(i) for i in chunk_indices]}
+        if token is not None:
+            payload["token"] = str(token)
         return self._submit(self._pairs(member, "task.map", payload, timeout))
 
     def call_map(self, member: str, task_name: str, frame_key: str, columns: Sequence[int] | None,
-                 params: dict | None, chunk_indices: Sequence[int], timeout: float | None = None) -> list:
-        return self.submit_map(member, task_name, frame_key, columns, params, chunk_indices, timeout).result()
+                 params: dict | None, chunk_indices: Sequence[int], timeout: float | None = None,
+                 token: str | None = None) -> list:
+        return self.submit_map(member, task_name, frame_key, columns, params, chunk_indices, timeout,
+                               token=token).result()
 
     def submit_indexed(self, member: str, task_name: str, params: dict | None, indices: Sequence[int],
-                       timeout: float | None = None) -> cf.Future:
+                       timeout: float | None = None, token: str | None = None) -> cf.Future:
         """Map an indexed task over ``indices`` on ``member``; resolves to ``[(index, partial), ...]``."""
         payload = {"task": str(task_name), "params": dict(params or {}), "indices": [int(i) for i in indices]}
+        if token is not None:
+            payload["token"] = str(token)
         return self._submit(self._pairs(member, "task.indexed", payload, timeout))
 
     def call_indexed(self, member: str, task_name: str, params: dict | None, indices: Sequence[int],
-                     timeout: float | None = None) -> list:
-        return self.submit_indexed(member, task_name, params, indices, timeout).result()
+                     timeout: float | None = None, token: str | None = None) -> list:
+        return self.submit_indexed(member, task_name, params, indices, timeout, token=token).result()
 
     # ------------------------------------------------------------------ chunks and catalog
     def put_chunks(self, member: str, frame_key: str, chunks: Sequence[tuple[int, int, Any]],
@@ -239,10 +247,15 @@ class ClusterView:
         """Chunk ``chunk_idx`` of column ``col_idx`` of ``frame_key`` from ``member`` (its home).
 
         Returns ``chunk_factory(codec, nrows, buffers, meta)`` (the node sets ``store.Chunk``), or
-        the chunk dict when no factory is set.
+        the chunk dict when no factory is set. A lost home gives ``frame_lost`` naming frame and node.
         """
-        reply = self.call(member, "store.get_chunk", {"frame": str(frame_key), "col": int(col_idx),
-                                                      "chunk": int(chunk_idx)}, timeout)
+        if member in self.lost():
+            raise _frame_lost(frame_key, member)
+        try:
+            reply = self.call(member, "store.get_chunk", {"frame": str(frame_key), "col": int(col_idx),
+                                                          "chunk": int(chunk_idx)}, timeout)
+        except NodeLost:
+            raise _frame_lost(frame_key, member) from None
         return self._make_chunk(reply)
 
     def _make_chunk(self, d: Any) -> Any:
@@ -255,6 +268,19 @@ class ClusterView:
     def _broadcast(self, op: str, payload: Any, timeout: float | None) -> None:
         others = [m for m in self.live_members() if m != self.self_id]
         _wait_all([self.submit(m, op, payload, timeout) for m in others])
+
+    def broadcast(self, op: str, payload: Any = None, timeout: float | None = 60.0) -> dict[str, Any]:
+        """Run ``op`` with ``payload`` once on every other live member (a star: one message each,
+        sent at once); blocks until all answered and returns ``{member: reply}``. The first failure
+        is raised after every call ended (``node_lost`` when a member is lost meanwhile)."""
+        others = [m for m in self.live_members() if m != self.self_id]
+        futures = [self.submit(m, op, payload, timeout) for m in others]
+        _wait_all(futures)
+        return {m: f.result() for m, f in zip(others, futures)}
+
+    def cancel_maps(self, member: str, token: str, timeout: float | None = 5.0) -> cf.Future:
+        """Ask ``member`` to stop the map requests sent with ``token`` (``task.cancel``)."""
+        return self.submit(member, "task.cancel", {"token": str(token)}, timeout)
 
     def publish_frame(self, staging_key: str, header_wire: dict, timeout: float | None = 60.0) -> None:
         """On every other live member: move the chunks staged under ``staging_key`` (if it holds any)
@@ -279,7 +305,9 @@ class ClusterView:
                      put_chunks: Callable | None = None, apply_header: Callable | None = None,
                      remove: Callable | None = None, stats: Callable[[], dict] | None = None,
                      get_chunk: Callable | None = None, chunk_factory: Callable | None = None,
-                     rename: Callable | None = None) -> None:
+                     rename: Callable | None = None, cancel: Callable[[str], int] | None = None,
+                     store_shared: Callable[[str, Any], None] | None = None,
+                     drop_shared: Callable[[str], None] | None = None) -> None:
         """Wire the node's functions behind the cluster ops (each optional).
 
         ``execute_map(task_name, frame_key, columns, params, chunk_indices) -> [(idx, partial)]``,
@@ -288,7 +316,10 @@ class ClusterView:
         ``remove(key)``, ``stats() -> dict`` (cheap; called on the loop every heartbeat),
         ``get_chunk(frame_key, col_idx, chunk_idx) -> chunk`` (serves :meth:`fetch_chunk`),
         ``chunk_factory(codec, nrows, buffers, meta) -> chunk`` (builds received chunks),
-        ``rename(staging_key, frame_key)`` (with ``apply_header``, serves :meth:`publish_frame`).
+        ``rename(staging_key, frame_key)`` (with ``apply_header``, serves :meth:`publish_frame`),
+        ``cancel(token) -> int`` (``task.cancel``: stop the maps of requests sent with ``token``;
+        ``execute_map`` / ``execute_indexed`` then receive ``token=`` when the request has one),
+        ``store_shared(id, value)`` / ``drop_shared(id)`` (``task.bcast`` / ``task.bcast.drop``).
         """
         if chunk_factory is not None:
             self._chunk_factory = chunk_factory
@@ -305,15 +336,32 @@ class ClusterView:
                 cols = p.get("columns")
                 if cols is not None and not (isinstance(cols, list) and all(_is_int(c) for c in cols)):
                     raise InvalidParameter("task.map: columns must be a list of integers or nil.")
+                kw = {"token": _token(p)} if "token" in p else {}
                 return {"results": [[int(i), r] for i, r in
-                                    execute_map(p["task"], p["frame"], cols, p["params"], _ints(p["indices"]))]}
+                                    execute_map(p["task"], p["frame"], cols, p["params"], _ints(p["indices"]), **kw)]}
             self.register("task.map", _map, executor=True)
         if execute_indexed is not None:
             def _indexed(sender: str, p: Any) -> dict:
                 p = _expect(p, {"task": str, "params": dict, "indices": list})
+                kw = {"token": _token(p)} if "token" in p else {}
                 return {"results": [[int(i), r] for i, r in
-                                    execute_indexed(p["task"], p["params"], _ints(p["indices"]))]}
+                                    execute_indexed(p["task"], p["params"], _ints(p["indices"]), **kw)]}
             self.register("task.indexed", _indexed, executor=True)
+        if cancel is not None:
+            async def _cancel(sender: str, p: Any) -> dict:     # on the loop: it only sets events
+                return {"cancelled": int(cancel(_token(p)))}
+            self.register("task.cancel", _cancel)
+        if store_shared is not None:
+            def _bcast(sender: str, p: Any) -> dict:
+                p = _expect(p, {"id": str})
+                store_shared(p["id"], p.get("value"))
+                return {}
+            self.register("task.bcast", _bcast, executor=True)
+        if drop_shared is not None:
+            def _bdrop(sender: str, p: Any) -> dict:
+                drop_shared(_expect(p, {"id": str})["id"])
+                return {}
+            self.register("task.bcast.drop", _bdrop, executor=True)
         if put_chunks is not None:
             def _put(sender: str, p: Any) -> dict:
                 p = _expect(p, {"frame": str, "chunks": list})
@@ -411,6 +459,18 @@ def _status_stats(stats: dict) -> dict:
         if k not in out and isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str))):
             out[k] = v
     return out
+
+
+def _frame_lost(frame_key: str, member: str) -> FrameLost:
+    return FrameLost(f"Frame `{frame_key}` had chunks on node {member}, which was lost; it cannot be read any "
+                     f"more. Re-import or recompute it.", {"frame": str(frame_key), "node": member})
+
+
+def _token(p: Any) -> str:
+    tok = p.get("token") if isinstance(p, dict) else None
+    if not isinstance(tok, str) or not 0 < len(tok) <= 64:
+        raise InvalidParameter("token must be a string of 1 to 64 characters.")
+    return tok
 
 
 def _is_int(x: Any) -> bool:

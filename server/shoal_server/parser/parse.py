@@ -4,7 +4,8 @@ Technical note (the parse job).
 
 1. **Inputs** (``sources``): paths expanded, compressed inputs streamed into spool files, UTF-16
    recoded, binary files refused. The setup is guessed from the first file's first MiB.
-2. **Byte ranges**: each file is cut into ranges of about ``config.chunk_bytes``; range *i* of the
+2. **Byte ranges**: each file is cut into ranges of about ``config.chunk_bytes`` (at least 64 bytes per
+   column for files of more than 256 columns); range *i* of the
    whole input becomes chunk *i* of the frame and is parsed on ``home_of(i, members)``. Every
    file is read by path on the node parsing the range (nodes of one cluster share the files, as in
    H2O-3); a range is read into a private buffer with ``readinto`` (no ``mmap``: a file truncated
@@ -49,6 +50,7 @@ Documented behaviour for malformed input:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -57,9 +59,9 @@ import numpy as np
 
 from ..errors import InvalidParameter, ParseError
 from ..store.builder import FrameBuilder
-from ..store.codecs import decode_int64, encode, remap_codes
+from ..store.codecs import decode_int64, encode, encode_many, remap_codes
 from ..store.frame import ColumnHeader, FrameHeader
-from ..store.layout import even_starts
+from ..store.layout import even_starts, home_of
 from ..tasks import IndexedTask, register_task
 from . import kernels as K
 from .setup import (_STRING_LEN, _STRING_MIN_VALUES, _STRING_UNIQUE, ParseSetup, dedupe_names, guess_setup,
@@ -75,6 +77,9 @@ _MAX_SAMPLE_BYTES = 256 << 20
 _MARGIN = 64 << 10
 _READ_BLOCK = 4 << 20
 _CHUNK_ROWS = 1 << 16
+_MIN_CHUNK_ROWS = 64
+_SHIP_BYTES = 64 << 20
+_UPLOAD_WINDOW = 256
 
 _aborted_lock = threading.Lock()
 _aborted: set[str] = set()
@@ -337,17 +342,17 @@ class ParseRange(IndexedTask):
             nas = na.view(bool)
             ai = all_int.tolist()
             nb = nbad.tolist()
+            is_int = [bool(ai[j]) and c not in forced_real for j, (_oc, c) in enumerate(num)]
+            # one batch per kind: the constant columns of a wide file skip the per-column ladder
+            int_rows = [j for j in range(k) if is_int[j]]
+            real_rows = [j for j in range(k) if not is_int[j]]
+            chunks = dict(zip(int_rows, encode_many("int", oi, nas, int_rows, ctx.check)))
+            chunks.update(zip(real_rows, encode_many("real", of, nas, real_rows, ctx.check)))
             for j, (oc, c) in enumerate(num):
-                if ai[j] and c not in forced_real:
-                    items.append((oc, encode("int", oi[j], nas[j])))
-                    kinds[oc] = "int"
-                else:
-                    items.append((oc, encode("real", of[j], nas[j])))
-                    kinds[oc] = "real"
+                items.append((oc, chunks[j]))
+                kinds[oc] = "int" if is_int[j] else "real"
                 if nb[j]:
                     bad[oc] = (int(nb[j]), int(first_bad[j]))
-                if j % 256 == 255:
-                    ctx.check()
 
         for oc, c in enumerate(src_cols):
             t = types[c]
@@ -524,6 +529,19 @@ def _parquet_overrides(cols: list[dict], ov: dict) -> list[dict]:
     return kept
 
 
+#: Wide files: a range holds at least this many bytes per column (H2O-3 also grows its chunks with
+#: the column count), since every range costs one chunk per column whether it holds records or not.
+_MIN_RANGE_BYTES_PER_COL = 64
+_WIDE_COLS = 256
+
+
+def _range_bytes(chunk_bytes: int, ncols: int) -> int:
+    """Target bytes per range: ``chunk_bytes``, raised for files with more than 256 columns."""
+    if ncols > _WIDE_COLS:
+        return max(int(chunk_bytes), _MIN_RANGE_BYTES_PER_COL * ncols)
+    return int(chunk_bytes)
+
+
 def _ranges_of(texts: list[TextSource], chunk_bytes: int) -> list[list[int]]:
     ranges = []
     for f, src in enumerate(texts):
@@ -593,22 +611,71 @@ def _raise_range_error(texts, ranges, setup, err: dict) -> None:
                      f"`col_names` / `header` so the column count matches.", details)
 
 
+def _local_only(node, texts: list[TextSource]) -> bool:
+    """Whether some input exists only on this node: a file in its spool directory (an upload, or a
+    decompressed / recoded input). The other nodes cannot read it (on separate machines), so this
+    node parses every range and ships the chunks to their homes."""
+    if node.cluster is None:
+        return False
+    spool = os.path.realpath(node.spool_dir) + os.sep
+    return any(os.path.realpath(t.path).startswith(spool) for t in texts)
+
+
+def _ship_to_homes(node, local_key: str, staging: str, members: list[str], n: int, job=None) -> None:
+    """Move chunk *i* of every column from ``local_key`` (this node) to ``home_of(i, members)``, under
+    ``staging`` there (this node's own share is re-keyed locally)."""
+    store = node.chunks
+    by_home: dict[str, list[int]] = {}
+    for i in range(n):
+        by_home.setdefault(home_of(i, members), []).append(i)
+    cols = sorted({c for c, _i, _ch in store.items(local_key)})
+    try:
+        for member, idxs in sorted(by_home.items()):
+            batch: list = []
+            size = 0
+            for i in idxs:
+                items = [(c, i, store.get(local_key, c, i)) for c in cols]
+                if member == node.self_id:
+                    store.put_many(staging, items)
+                    continue
+                batch.extend(items)
+                size += sum(ch.nbytes for _c, _i, ch in items)
+                if size >= _SHIP_BYTES:
+                    node.cluster.put_chunks(member, staging, batch)
+                    batch, size = [], 0
+                    if job is not None:
+                        job.check()
+            if batch:
+                node.cluster.put_chunks(member, staging, batch)
+    finally:
+        store.remove_frame(local_key)
+
+
 def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str, job) -> ParseReport:
     runtime = node.runtime
     members = runtime.members()
-    staging = f"{dest_key}.staging.{uuid.uuid4().hex[:12]}"
+    final_staging = f"{dest_key}.staging.{uuid.uuid4().hex[:12]}"
+    local = _local_only(node, texts)
+    # with inputs only this node can read, every range is parsed here (``run_on``) into a private
+    # key, then shipped to its home under ``final_staging``
+    run_on = [node.self_id] if local else members
+    staging = f"{final_staging}.local" if local else final_staging
+    if local:
+        log.info("parse %s: the input exists only on this node (an upload or a decompressed file); parsing every "
+                 "range here and shipping the chunks to their homes", dest_key)
     sd = setup.to_dict()
     src_cols = [c for c in range(setup.ncols) if c not in set(setup.skipped_columns)]
     sd["_src_col"] = src_cols
     sd["_key"] = staging
     files = [[t.path, t.name, t.size, t.bom] for t in texts]
-    ranges = _ranges_of(texts, node.config.chunk_bytes)
+    ranges = _ranges_of(texts, _range_bytes(node.config.chunk_bytes, len(src_cols)))
     n = len(ranges)
     params = {"files": files, "ranges": ranges, "setup": sd, "staging": staging}
     try:
         if n > len(texts):
             counts = runtime.run_indexed("parse.quotes", n, {"files": files, "ranges": ranges,
-                                                             "quote": ord(setup.quote)}, job=job, span=(0.0, 0.1))
+                                                             "quote": ord(setup.quote)}, job=job, span=(0.0, 0.1),
+                                         members=run_on)
             in_quote, cum, prev = [], 0, -1
             for (f, _s, _e), part in zip(ranges, counts):
                 if f != prev:
@@ -618,21 +685,22 @@ def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str,
         else:
             in_quote = [False] * n
         params["in_quote"] = in_quote
-        partials = runtime.run_indexed("parse.range", n, params, job=job, span=(0.1, 0.85))
+        partials = runtime.run_indexed("parse.range", n, params, job=job, span=(0.1, 0.85), members=run_on)
         ok, err = _check_chain(texts, ranges, partials)
         if not ok:
             log.info("parse of %s: quote parity broken by a quote inside an unquoted field; re-parsing with "
                      "exact record starts", texts[0].name)
             node.chunks.remove_frame(staging)
-            if node.cluster is not None:
-                runtime.run_indexed("parse.discard", n, {"staging": staging}, job=job)
+            if node.cluster is not None and not local:
+                runtime.run_indexed("parse.discard", n, {"staging": staging}, job=job, members=run_on)
             with _aborted_lock:
                 _aborted.discard(staging)
-            staging = f"{dest_key}.staging.{uuid.uuid4().hex[:12]}"
+            final_staging = f"{dest_key}.staging.{uuid.uuid4().hex[:12]}"
+            staging = f"{final_staging}.local" if local else final_staging
             params["staging"] = staging
             sd["_key"] = staging
             params["starts"] = _exact_starts(texts, ranges, sd)
-            partials = runtime.run_indexed("parse.range", n, params, job=job, span=(0.1, 0.85))
+            partials = runtime.run_indexed("parse.range", n, params, job=job, span=(0.1, 0.85), members=run_on)
             ok, err = _check_chain(texts, ranges, partials)
             if not ok:  # pragma: no cover - the exact starts always chain
                 raise ParseError(f"`{texts[0].name}`: the record structure could not be determined.",
@@ -682,11 +750,13 @@ def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str,
             w.pop("first_offset", None)
         if remap or widen:
             runtime.run_indexed("parse.finalize", n, {"staging": staging, "remap": remap, "widen": widen},
-                                job=job, span=(0.85, 0.99))
+                                job=job, span=(0.85, 0.99), members=run_on)
         if job is not None:
             job.check()
+        if local:
+            _ship_to_homes(node, staging, final_staging, members, n, job)
         builder = FrameBuilder(node.catalog, node.chunks, dest_key, columns, members, nchunks=n,
-                               staging_key=staging, publish=node.publish_frame)
+                               staging_key=final_staging, publish=node.publish_frame)
         for i, p in enumerate(partials):
             builder.add_remote(i, p["nrows"])
         header = builder.commit()
@@ -698,9 +768,10 @@ def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str,
         return ParseReport(header, public, warnings)
     except BaseException:
         _discard(staging, node)
+        _discard(final_staging, node)
         if node.cluster is not None:
             try:
-                runtime.run_indexed("parse.discard", n, {"staging": staging})
+                runtime.run_indexed("parse.discard", len(members), {"staging": final_staging}, members=members)
             except Exception:  # a lost node holds nothing worth freeing
                 log.exception("discarding staged chunks of %s failed", dest_key)
         raise
@@ -840,8 +911,23 @@ def _slice(values, na, t: str, a: int, b: int):
     return values[a:b], (None if na is None else na[a:b])
 
 
+def _upload_chunk_rows(node, full) -> int:
+    """Rows per chunk of an upload: about ``config.chunk_bytes`` of raw values per chunk, within
+    ``[_MIN_CHUNK_ROWS, _CHUNK_ROWS]`` (so a small ``--chunk-bytes`` spreads even small uploads)."""
+    row_bytes = 0
+    for t, values, _na, _dom in full:
+        if t == "string":
+            offsets, data = values
+            n = max(1, len(offsets) - 1)
+            row_bytes += 8 + len(data) // n
+        else:
+            row_bytes += int(np.asarray(values).dtype.itemsize)
+    target = int(getattr(node.config, "chunk_bytes", 4 << 20) or (4 << 20))
+    return int(min(_CHUNK_ROWS, max(_MIN_CHUNK_ROWS, target // max(1, row_bytes))))
+
+
 def frame_from_columns(node, columns: list[dict], dest_key: str, job=None,
-                       chunk_rows: int = _CHUNK_ROWS) -> FrameHeader:
+                       chunk_rows: int | None = None) -> FrameHeader:
     """Store already-columnar data (an upload, a parquet file) as frame ``dest_key``.
 
     Parameters
@@ -850,8 +936,11 @@ def frame_from_columns(node, columns: list[dict], dest_key: str, job=None,
         One dict per column, in the SHOALCOL wire representation (``shoal.wire.decode``) or the
         friendly form (``data`` + optional ``na`` mask). A ``string`` column with
         ``guess_enum=True`` becomes ``enum`` by the CSV heuristic (low cardinality, short values).
-    chunk_rows : int
-        Rows per chunk. All chunks live on this node (the header's members are this node).
+    chunk_rows : int, optional
+        Rows per chunk (default: about ``config.chunk_bytes`` of raw values, at most 65536 rows).
+        Chunk *i* is placed on ``home_of(i, members)``: this node encodes every chunk and sends
+        the others' chunks to their homes (``cluster.put_chunks``) under the builder's staging key;
+        the commit publishes the frame on every member.
     """
     if not columns:
         raise InvalidParameter("A frame needs at least one column.", {})
@@ -867,9 +956,13 @@ def frame_from_columns(node, columns: list[dict], dest_key: str, job=None,
     names = dedupe_names([str(c.get("name", "")) for c in columns])
     full = [_full_column(c, nrow) for c in columns]
     headers = [ColumnHeader(nm, t, dom) for nm, (t, _v, _na, dom) in zip(names, full)]
-    starts = even_starts(nrow, chunk_rows)
-    nchunks = len(starts) - 1
-    builder = FrameBuilder(node.catalog, node.chunks, dest_key, headers, [node.self_id], nchunks=max(nchunks, 1))
+    starts = even_starts(nrow, int(chunk_rows) if chunk_rows else _upload_chunk_rows(node, full))
+    nchunks = max(len(starts) - 1, 1)
+    if len(starts) == 1:                   # no rows: one empty chunk
+        starts = np.zeros(2, dtype=np.int64)
+    members = node.runtime.members()
+    builder = FrameBuilder(node.catalog, node.chunks, dest_key, headers, members, nchunks=nchunks,
+                           publish=node.publish_frame)
 
     def one(i: int):
         a, b = int(starts[i]), int(starts[i + 1])
@@ -877,19 +970,37 @@ def frame_from_columns(node, columns: list[dict], dest_key: str, job=None,
         for t, values, na, _dom in full:
             v, m = _slice(values, na, t, a, b)
             row.append(encode(t, v, None if t == "enum" else m))
-        builder.add_row(i, row)
-        return i
+        if home_of(i, members) == node.self_id:
+            builder.add_row(i, row)
+            return None
+        return row
 
+    remote = [i for i in range(nchunks) if home_of(i, members) != node.self_id]
     try:
-        if nchunks == 0:
-            builder.add_row(0, [encode(t, _slice(v, na, t, 0, 0)[0], None if t == "enum" else
-                                       _slice(v, na, t, 0, 0)[1]) for t, v, na, _d in full])
-        else:
-            from ..tasks.runtime import TaskContext
-            node.runtime.map_local(one, range(nchunks), TaskContext(node, job))
+        from ..tasks.runtime import TaskContext
+        ctx = TaskContext(node, job)
+        # encode a window of chunks in the compute pool, then send the window's remote chunks to
+        # their homes in a few large messages (not one round trip per chunk)
+        for w in range(0, nchunks, _UPLOAD_WINDOW):
+            encoded = node.runtime.map_local(one, range(w, min(nchunks, w + _UPLOAD_WINDOW)), ctx)
+            by_home: dict[str, list] = {}
+            for i, row in encoded:
+                if row is not None:
+                    by_home.setdefault(home_of(i, members), []).extend((c, i, ch) for c, ch in enumerate(row))
+            for member, items in sorted(by_home.items()):
+                node.cluster.put_chunks(member, builder.staging_key, items)
+            ctx.check()
+        for i in remote:
+            builder.add_remote(i, int(starts[i + 1] - starts[i]))
         return builder.commit()
     except BaseException:
         builder.abort()
+        if remote:
+            try:
+                node.runtime.run_indexed("parse.discard", len(members), {"staging": builder.staging_key},
+                                         members=members)
+            except Exception:  # a lost node holds nothing worth freeing
+                log.exception("discarding the staged chunks of upload %s failed", dest_key)
         raise
 
 

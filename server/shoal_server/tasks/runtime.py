@@ -10,24 +10,70 @@ the chunk count, the result has the same bits on one node or three.
 
 Maps must not submit work to the runtime themselves (a map that waits for the pool it runs in
 could deadlock); orchestration that needs several passes calls ``run`` several times.
+
+Technical note (remote cancel). Every fan-out carries a token (a random id) in its requests. A
+member registers the token while it maps; when the coordinator stops waiting (the job was
+cancelled, timed out, or another member failed), it sends ``task.cancel {token}`` to every member
+it asked, and their maps stop within one chunk's time (the same ``ctx.check()`` a local job uses).
+A cancel that arrives before its request is remembered, so a late request ends at once.
+
+Technical note (broadcast). ``broadcast(value)`` sends a large parameter once to every other live
+member (``task.bcast``, one message each: a star) and returns a :class:`BroadcastRef`; a ref put at
+the top level of ``params`` travels as its id and every member's maps see the value itself, so a
+parameter used by many passes crosses the wire once per node instead of once per request.
+``release(ref)`` frees it everywhere.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
 import threading
+import uuid
+from collections import OrderedDict
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import FrameLost, NodeLost, ShoalError
+from ..errors import FrameLost, JobCancelled, NodeLost, ShoalError
 from ..store.layout import home_of
 from .reduce import tree_reduce
 from .registry import IndexedTask, MRTask, get_task
 
-__all__ = ["Runtime", "TaskContext"]
+__all__ = ["Runtime", "TaskContext", "BroadcastRef"]
 
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.1
+_BCAST_TAG = "__shoal_bcast__"
+_MAX_CANCELLED = 4096
+
+
+class BroadcastRef:
+    """A parameter sent once to every node (:meth:`Runtime.broadcast`); put it in ``params``."""
+
+    __slots__ = ("id", "value")
+
+    def __init__(self, id_: str, value: Any):
+        self.id = id_
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"BroadcastRef({self.id!r})"
+
+
+class _RemoteRequest:
+    """The stand-in job of a map request from another node: cancelled by ``task.cancel``."""
+
+    __slots__ = ("token", "event")
+
+    def __init__(self, token: str):
+        self.token = token
+        self.event = threading.Event()
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise JobCancelled("The coordinating node cancelled this work.", {"token": self.token})
+
+    def update(self, progress=None, message=None) -> None:
+        return None
 
 
 class TaskContext:
@@ -54,6 +100,12 @@ class Runtime:
         self.pool = cf.ThreadPoolExecutor(max_workers=max(1, int(node.config.threads)),
                                           thread_name_prefix="shoal-compute")
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._requests: dict[str, list[_RemoteRequest]] = {}   # token -> running requests from peers
+        self._cancelled: OrderedDict[str, None] = OrderedDict()  # tokens cancelled (bounded memory)
+        self._shared: dict[str, Any] = {}                        # broadcast id -> value
+        self.remote_maps_started = 0
+        self.remote_maps_cancelled = 0
 
     # ------------------------------------------------------------------ membership
     @property
@@ -88,14 +140,15 @@ class Runtime:
         task = get_task(task_name)
         params = dict(params or {})
         header = self.node.catalog.get(frame_key)
-        self._check_not_lost(header)
+        self._check_not_lost(header, job)
         cols = list(range(header.ncol)) if columns is None else [int(c) for c in columns]
         homes = [home_of(i, header.members) for i in range(header.nchunks)]
+        local_params, wire_params = self._params_pair(params)
         partials = self._fan_out(task, homes, job, span,
-                                 local=lambda idx, ctx: self.execute_map(task_name, frame_key, cols, params, idx,
+                                 local=lambda idx, ctx: self.execute_map(task_name, frame_key, cols, local_params, idx,
                                                                          ctx=ctx),
-                                 remote=lambda member, idx: self.node.cluster.submit_map(
-                                     member, task_name, frame_key, cols, params, idx))
+                                 remote=lambda member, idx, token: self.node.cluster.submit_map(
+                                     member, task_name, frame_key, cols, wire_params, idx, token=token))
         if not partials:
             return task.finish(None, params)
         return task.finish(tree_reduce(partials, task.reduce), params)
@@ -114,10 +167,11 @@ class Runtime:
         params = dict(params or {})
         members = list(members) if members is not None else self.members()
         homes = [home_of(i, members) for i in range(int(n))]
+        local_params, wire_params = self._params_pair(params)
         partials = self._fan_out(task, homes, job, span,
-                                 local=lambda idx, ctx: self.execute_indexed(task_name, params, idx, ctx=ctx),
-                                 remote=lambda member, idx: self.node.cluster.submit_indexed(
-                                     member, task_name, params, idx))
+                                 local=lambda idx, ctx: self.execute_indexed(task_name, local_params, idx, ctx=ctx),
+                                 remote=lambda member, idx, token: self.node.cluster.submit_indexed(
+                                     member, task_name, wire_params, idx, token=token))
         if not reduce:
             return partials
         if not partials:
@@ -126,24 +180,162 @@ class Runtime:
 
     # ------------------------------------------------------------------ node-local execution
     def execute_map(self, task_name: str, frame_key: str, columns: Sequence[int], params: dict,
-                    chunk_indices: Iterable[int], ctx: TaskContext | None = None) -> list[tuple[int, dict]]:
-        """Map a task over chunks held by this node (also the handler for peers' requests)."""
+                    chunk_indices: Iterable[int], ctx: TaskContext | None = None,
+                    token: str | None = None) -> list[tuple[int, dict]]:
+        """Map a task over chunks held by this node (also the handler for peers' requests, which
+        pass the coordinator's cancel ``token``)."""
         task = get_task(task_name)
-        ctx = ctx or TaskContext(self.node)
         store = self.node.chunks
         cols = list(columns)
+        with self._remote_request(token, ctx) as ctx:
+            params = self._resolve(params) if token is not None else params
 
-        def one(idx: int) -> dict:
-            chunks = {c: store.get(frame_key, c, idx) for c in cols}
-            return task.map(ctx, idx, chunks, params)
+            def one(idx: int) -> dict:
+                chunks = {c: store.get(frame_key, c, idx) for c in cols}
+                return task.map(ctx, idx, chunks, params)
 
-        return self.map_local(one, chunk_indices, ctx)
+            return self.map_local(one, chunk_indices, ctx)
 
     def execute_indexed(self, task_name: str, params: dict, indices: Iterable[int],
-                        ctx: TaskContext | None = None) -> list[tuple[int, dict]]:
+                        ctx: TaskContext | None = None, token: str | None = None) -> list[tuple[int, dict]]:
         task = get_task(task_name)
-        ctx = ctx or TaskContext(self.node)
-        return self.map_local(lambda idx: task.map(ctx, idx, params), indices, ctx)
+        with self._remote_request(token, ctx) as ctx:
+            params = self._resolve(params) if token is not None else params
+            return self.map_local(lambda idx: task.map(ctx, idx, params), indices, ctx)
+
+    # ------------------------------------------------------------------ remote cancel
+    def cancel_remote(self, token: str) -> int:
+        """Stop the maps that peers' requests with ``token`` run here (``task.cancel``); returns
+        how many requests were running. Remembered, so a request arriving later ends at once."""
+        with self._lock:
+            self._cancelled[token] = None
+            while len(self._cancelled) > _MAX_CANCELLED:
+                self._cancelled.popitem(last=False)
+            reqs = list(self._requests.get(token, ()))
+        for r in reqs:
+            r.event.set()
+        if reqs:
+            self.remote_maps_cancelled += len(reqs)
+            log.info("cancelled %d map request(s) of %s at the coordinator's request", len(reqs), token)
+        return len(reqs)
+
+    def remote_maps_running(self) -> int:
+        """Map requests from other nodes running here now (a heartbeat stat)."""
+        with self._lock:
+            return sum(len(v) for v in self._requests.values())
+
+    def _remote_request(self, token: str | None, ctx: TaskContext | None):
+        runtime = self
+
+        class _Scope:
+            def __enter__(self_inner) -> TaskContext:
+                if token is None:
+                    self_inner.req = None
+                    return ctx or TaskContext(runtime.node)
+                req = _RemoteRequest(str(token))
+                with runtime._lock:
+                    if token in runtime._cancelled:
+                        req.event.set()
+                    runtime._requests.setdefault(token, []).append(req)
+                    runtime.remote_maps_started += 1
+                self_inner.req = req
+                req.check()
+                return TaskContext(runtime.node, req)
+
+            def __exit__(self_inner, *exc) -> None:
+                req = self_inner.req
+                if req is None:
+                    return
+                with runtime._lock:
+                    lst = runtime._requests.get(token, [])
+                    if req in lst:
+                        lst.remove(req)
+                    if not lst:
+                        runtime._requests.pop(token, None)
+
+        return _Scope()
+
+    def _cancel_remote_work(self, token: str, members: Iterable[str]) -> None:
+        """Ask ``members`` to stop the maps of ``token`` (fire and forget; lost members are skipped)."""
+        cluster = self.node.cluster
+        if cluster is None:
+            return
+        lost = set(cluster.lost())
+        for member in members:
+            if member in lost:
+                continue
+            try:
+                fut = cluster.submit(member, "task.cancel", {"token": token}, timeout=5.0)
+                fut.add_done_callback(_ignore_result)
+            except Exception:  # the member went away meanwhile: nothing to stop there
+                log.debug("task.cancel to %s not sent", member, exc_info=True)
+
+    # ------------------------------------------------------------------ broadcast
+    def broadcast(self, value: Any, timeout: float | None = 120.0) -> BroadcastRef:
+        """Send ``value`` (a partial-like object: arrays, dicts, lists, scalars) once to every other
+        live member; returns the ref to put in ``params``. Blocks until every member holds it."""
+        ref = BroadcastRef(uuid.uuid4().hex, value)
+        with self._lock:
+            self._shared[ref.id] = value
+        cluster = self.node.cluster
+        if cluster is not None:
+            try:
+                cluster.broadcast("task.bcast", {"id": ref.id, "value": value}, timeout=timeout)
+            except BaseException:
+                self.release(ref)
+                raise
+        return ref
+
+    def release(self, ref: BroadcastRef) -> None:
+        """Free a broadcast value here and on every other live member."""
+        with self._lock:
+            self._shared.pop(ref.id, None)
+        cluster = self.node.cluster
+        if cluster is not None:
+            try:
+                cluster.broadcast("task.bcast.drop", {"id": ref.id}, timeout=10.0)
+            except ShoalError:
+                log.warning("releasing broadcast %s: a member did not answer", ref.id)
+
+    def store_shared(self, id_: str, value: Any) -> None:
+        """Hold a broadcast value sent by the coordinator (``task.bcast``)."""
+        with self._lock:
+            self._shared[str(id_)] = value
+
+    def drop_shared(self, id_: str) -> None:
+        with self._lock:
+            self._shared.pop(str(id_), None)
+
+    def shared_count(self) -> int:
+        with self._lock:
+            return len(self._shared)
+
+    @staticmethod
+    def _params_pair(params: dict) -> tuple[dict, dict]:
+        """``(params for local maps, params for the wire)``: refs become values / ids."""
+        if not any(isinstance(v, BroadcastRef) for v in params.values()):
+            return params, params
+        local = {k: (v.value if isinstance(v, BroadcastRef) else v) for k, v in params.items()}
+        wire = {k: ({_BCAST_TAG: v.id} if isinstance(v, BroadcastRef) else v) for k, v in params.items()}
+        return local, wire
+
+    def _resolve(self, params: dict) -> dict:
+        """A peer's params with broadcast ids replaced by the values this node holds."""
+        if not isinstance(params, dict):
+            return params
+        out = None
+        for k, v in params.items():
+            if isinstance(v, dict) and len(v) == 1 and _BCAST_TAG in v:
+                with self._lock:
+                    if v[_BCAST_TAG] not in self._shared:
+                        raise ShoalError(f"Broadcast value {v[_BCAST_TAG]!r} is not held on {self.node.self_id} "
+                                         "(released, or the node joined after it was sent).",
+                                         {"broadcast": str(v[_BCAST_TAG])})
+                    val = self._shared[v[_BCAST_TAG]]
+                if out is None:
+                    out = dict(params)
+                out[k] = val
+        return params if out is None else out
 
     def map_local(self, fn: Callable[[int], Any], indices: Iterable[int],
                   ctx: TaskContext | None = None) -> list[tuple[int, Any]]:
@@ -181,13 +373,16 @@ class Runtime:
             by_member.setdefault(member, []).append(idx)
         me = self.node.self_id
         remote_futures = []
+        token = uuid.uuid4().hex
+        asked: list[str] = []
         for member, idx in sorted(by_member.items()):
             if member == me:
                 continue
             if self.node.cluster is None:
                 raise ShoalError(f"Chunks of this frame live on node {member}, which is not in this cluster.",
                                  {"node": member})
-            remote_futures.append(remote(member, idx))
+            remote_futures.append(remote(member, idx, token))
+            asked.append(member)
         try:
             pairs = list(local(by_member.get(me, []), ctx)) if me in by_member else []
             for fut in remote_futures:
@@ -200,6 +395,9 @@ class Runtime:
         except BaseException:
             for fut in remote_futures:
                 fut.cancel()
+            # the members keep mapping unless told: stop them (within one chunk's time)
+            self._cancel_remote_work(token, [m for m, f in zip(asked, remote_futures) if not f.done()
+                                             or f.cancelled()])
             raise
         pairs.sort(key=lambda p: p[0])
         if [p[0] for p in pairs] != list(range(len(homes))):
@@ -207,12 +405,22 @@ class Runtime:
                              {"task": task.name})
         return [p[1] for p in pairs]
 
-    def _check_not_lost(self, header) -> None:
-        """A frame with chunks on a lost node answers ``frame_lost``, never a wrong result."""
+    def check_available(self, frame) -> None:
+        """Raise ``frame_lost`` when ``frame`` (a key or a header) has chunks on a lost node (for
+        views that stream, so they can refuse before the first byte instead of cutting short)."""
+        header = self.node.catalog.get(frame) if isinstance(frame, str) else frame
+        self._check_not_lost(header)
+
+    def _check_not_lost(self, header, job=None) -> None:
+        """A frame with chunks on a lost node answers ``frame_lost``, never a wrong result; a job
+        that needs it fails with ``node_lost`` naming the node (as when the loss hits mid-pass)."""
         cluster = self.node.cluster
         if cluster is None:
             return
         gone = sorted(set(header.members) & set(cluster.lost()))
+        if gone and header.nchunks > 0 and job is not None:
+            raise NodeLost(f"Node {gone[0]} was lost; frame `{header.key}` had chunks on it, so this job cannot "
+                           f"go on. The other nodes keep serving.", {"node": gone[0], "frame": header.key})
         if gone and header.nchunks > 0:
             raise FrameLost(f"Frame `{header.key}` had chunks on node {gone[0]}, which was lost; it cannot be "
                             f"computed on any more. Re-import or recompute it.",
@@ -226,6 +434,15 @@ class Runtime:
             job.update(progress=lo + (hi - lo) * done / total)
 
     def close(self) -> None:
+        with self._lock:
+            for reqs in self._requests.values():
+                for r in reqs:
+                    r.event.set()
         if not self._closed.is_set():
             self._closed.set()
             self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore_result(fut: cf.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
