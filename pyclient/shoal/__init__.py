@@ -31,6 +31,7 @@ from .connection import Connection, current_connection, set_current_connection
 from .errors import ShoalConnectionError, ShoalError
 from .frame import Frame
 from .jobs import Job, cancel as _cancel, wait as _wait
+from .model import DRF, GBM, GLM, ModelMetrics, get_model, list_models, load_model
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,13 @@ __all__ = [
     "ShoalError",
     "errors",
     "DEFAULT_PORT",
+    "GLM",
+    "GBM",
+    "DRF",
+    "ModelMetrics",
+    "get_model",
+    "list_models",
+    "load_model",
 ]
 
 DEFAULT_PORT = 54330

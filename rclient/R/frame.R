@@ -16,6 +16,7 @@
 .as_key <- function(x) {
   if (is.null(x)) return(NULL)
   if (inherits(x, "ShoalFrame")) return(.key_of(x))
+  if (inherits(x, "ShoalModel")) return(.subset2(x, "key"))
   if (is.character(x) && length(x) == 1L) return(x)
   shoal_abort("invalid_argument",
               sprintf("Expected a ShoalFrame or a frame key (one string); got an object of class `%s`.",

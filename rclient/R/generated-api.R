@@ -601,12 +601,1304 @@ shoal_shutdown <- function() {
   )
 }
 
+#' Train a GLM model, as a job: Generalized linear model (elastic net; IRLSM / L-BFGS;
+#' lambda search; cross-validation).
+#'
+#' API operation `train_glm`: `POST /api/v1/model_builders/glm`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param y Name of the response column. (`string`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param family Distribution of the response. AUTO: binomial for a 2-level categorical
+#'   response, multinomial for more levels, gaussian for a numeric one. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"gaussian"`, `"binomial"`, `"quasibinomial"`,
+#'   `"multinomial"`, `"poisson"`, `"gamma"`, `"tweedie"`, `"negativebinomial"`)
+#' @param link Link function (family_default: the family's canonical link; tweedie:
+#'   mu^tweedie_link_power). (`string`; server default `"family_default"`; one of
+#'   `"family_default"`, `"identity"`, `"logit"`, `"log"`, `"inverse"`, `"tweedie"`,
+#'   `"probit"`, `"cloglog"`; advanced)
+#' @param solver IRLSM (Gram matrix by map/reduce, elastic-net inner solve by coordinate
+#'   descent) or L_BFGS (gradient by map/reduce; for wide data; ridge only). AUTO picks IRLSM
+#'   up to 500 expanded columns, else L_BFGS. (`string`; server default `"AUTO"`; one of
+#'   `"AUTO"`, `"IRLSM"`, `"L_BFGS"`; advanced)
+#' @param alpha Elastic-net mixing: 1 is lasso, 0 ridge. Default 0.5 (0 for L_BFGS).
+#'   (`float`; range [0, 1])
+#' @param lambda_value Regularization strength (the API name of H2O's `lambda`). Default:
+#'   lambda_max * lambda_min_ratio without lambda_search. (`float`; range [0, ])
+#' @param lambda_search Fit the regularization path from lambda_max down to lambda_max *
+#'   lambda_min_ratio. (`bool`; server default `FALSE`)
+#' @param nlambdas Number of lambdas on the path (-1: 100). (`int`; server default `-1`;
+#'   range [-1, 10000]; advanced)
+#' @param lambda_min_ratio Smallest lambda of the path relative to lambda_max (-1: 1e-4 when
+#'   rows > 25 * columns, else 1e-2). (`float`; server default `-1.0`; range [-1, 1];
+#'   advanced)
+#' @param standardize Standardize numeric columns (coefficients are reported on the original
+#'   scale too). (`bool`; server default `TRUE`)
+#' @param use_all_factor_levels Give every categorical level a coefficient (no reference
+#'   level). (`bool`; server default `FALSE`; advanced)
+#' @param missing_values_handling Missing predictors: MeanImputation (numeric: mean,
+#'   categorical: most frequent level) or Skip (drop the row). (`string`; server default
+#'   `"MeanImputation"`; one of `"MeanImputation"`, `"Skip"`; advanced)
+#' @param compute_p_values Standard errors, z values and p values of the coefficients (only
+#'   without regularization: lambda_value=0). (`bool`; server default `FALSE`)
+#' @param remove_collinear_columns Drop columns that are linear combinations of earlier ones
+#'   (without regularization). (`bool`; server default `FALSE`; advanced)
+#' @param non_negative Constrain coefficients to be >= 0. (`bool`; server default `FALSE`;
+#'   advanced)
+#' @param beta_constraints Bounds on coefficients: {name: {lower_bound, upper_bound}} (names
+#'   as in the coefficients table: `col` or `col.level`). (`dict`; expert)
+#' @param interactions Columns whose pairwise interactions are added as predictors (numeric
+#'   x numeric: the product; categorical x numeric: one column per level). Interactions of two
+#'   categorical columns are not available. (`list[string]`; advanced)
+#' @param intercept Fit an intercept. (`bool`; server default `TRUE`; advanced)
+#' @param max_iterations Maximum IRLSM / L-BFGS iterations (-1: 50 for IRLSM, 300 for
+#'   multinomial, 500 for L_BFGS). (`int`; server default `-1`; range [-1, 100000]; advanced)
+#' @param beta_epsilon Converged when no standardized coefficient changes by more than this.
+#'   (`float`; server default `0.0001`; range [0, ]; expert)
+#' @param objective_epsilon Also converged when the objective improves by less than this,
+#'   relatively (-1: off; convergence is decided by beta_epsilon). (`float`; server default
+#'   `-1.0`; range [-1, ]; expert)
+#' @param gradient_epsilon L-BFGS: converged when the gradient's max norm is below this (-1:
+#'   1e-6). (`float`; server default `-1.0`; range [-1, ]; expert)
+#' @param tweedie_variance_power Tweedie variance power p (variance mu^p): 0, or >= 1.
+#'   (`float`; server default `0.0`; range [0, ]; advanced)
+#' @param tweedie_link_power Tweedie link power (0: log). (`float`; server default `1.0`;
+#'   advanced)
+#' @param theta Negative binomial dispersion theta (variance mu + theta mu^2), fixed.
+#'   (`float`; server default `1e-10`; range [0, ]; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the new model's key. See `?shoal_results` for
+#'   the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_frame_not_found`,
+#'   `shoal_error_column_not_found`, `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_train_glm <- function(
+    training_frame,
+    y,
+    validation_frame = NULL,
+    model_id = NULL,
+    x = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    family = NULL,
+    link = NULL,
+    solver = NULL,
+    alpha = NULL,
+    lambda_value = NULL,
+    lambda_search = NULL,
+    nlambdas = NULL,
+    lambda_min_ratio = NULL,
+    standardize = NULL,
+    use_all_factor_levels = NULL,
+    missing_values_handling = NULL,
+    compute_p_values = NULL,
+    remove_collinear_columns = NULL,
+    non_negative = NULL,
+    beta_constraints = NULL,
+    interactions = NULL,
+    intercept = NULL,
+    max_iterations = NULL,
+    beta_epsilon = NULL,
+    objective_epsilon = NULL,
+    gradient_epsilon = NULL,
+    tweedie_variance_power = NULL,
+    tweedie_link_power = NULL,
+    theta = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "train_glm", method = "POST", route = "/api/v1/model_builders/glm",
+    params = list(
+      training_frame = .as_key(training_frame),
+      validation_frame = .as_key(validation_frame),
+      model_id = model_id,
+      y = y,
+      x = x,
+      ignored_columns = ignored_columns,
+      weights_column = weights_column,
+      offset_column = offset_column,
+      ignore_const_cols = ignore_const_cols,
+      seed = seed,
+      max_runtime_secs = max_runtime_secs,
+      nfolds = nfolds,
+      fold_assignment = fold_assignment,
+      fold_column = fold_column,
+      keep_cross_validation_predictions = keep_cross_validation_predictions,
+      stopping_rounds = stopping_rounds,
+      stopping_metric = stopping_metric,
+      stopping_tolerance = stopping_tolerance,
+      family = family,
+      link = link,
+      solver = solver,
+      alpha = alpha,
+      lambda_value = lambda_value,
+      lambda_search = lambda_search,
+      nlambdas = nlambdas,
+      lambda_min_ratio = lambda_min_ratio,
+      standardize = standardize,
+      use_all_factor_levels = use_all_factor_levels,
+      missing_values_handling = missing_values_handling,
+      compute_p_values = compute_p_values,
+      remove_collinear_columns = remove_collinear_columns,
+      non_negative = non_negative,
+      beta_constraints = beta_constraints,
+      interactions = interactions,
+      intercept = intercept,
+      max_iterations = max_iterations,
+      beta_epsilon = beta_epsilon,
+      objective_epsilon = objective_epsilon,
+      gradient_epsilon = gradient_epsilon,
+      tweedie_variance_power = tweedie_variance_power,
+      tweedie_link_power = tweedie_link_power,
+      theta = theta
+    ),
+    types = c(training_frame = "frame_key", validation_frame = "frame_key", model_id = "string", y = "string", x = "list[string]", ignored_columns = "list[string]", weights_column = "string", offset_column = "string", ignore_const_cols = "bool", seed = "int", max_runtime_secs = "float", nfolds = "int", fold_assignment = "string", fold_column = "string", keep_cross_validation_predictions = "bool", stopping_rounds = "int", stopping_metric = "string", stopping_tolerance = "float", family = "string", link = "string", solver = "string", alpha = "float", lambda_value = "float", lambda_search = "bool", nlambdas = "int", lambda_min_ratio = "float", standardize = "bool", use_all_factor_levels = "bool", missing_values_handling = "string", compute_p_values = "bool", remove_collinear_columns = "bool", non_negative = "bool", beta_constraints = "dict", interactions = "list[string]", intercept = "bool", max_iterations = "int", beta_epsilon = "float", objective_epsilon = "float", gradient_epsilon = "float", tweedie_variance_power = "float", tweedie_link_power = "float", theta = "float"),
+    where = c(training_frame = "body", validation_frame = "body", model_id = "body", y = "body", x = "body", ignored_columns = "body", weights_column = "body", offset_column = "body", ignore_const_cols = "body", seed = "body", max_runtime_secs = "body", nfolds = "body", fold_assignment = "body", fold_column = "body", keep_cross_validation_predictions = "body", stopping_rounds = "body", stopping_metric = "body", stopping_tolerance = "body", family = "body", link = "body", solver = "body", alpha = "body", lambda_value = "body", lambda_search = "body", nlambdas = "body", lambda_min_ratio = "body", standardize = "body", use_all_factor_levels = "body", missing_values_handling = "body", compute_p_values = "body", remove_collinear_columns = "body", non_negative = "body", beta_constraints = "body", interactions = "body", intercept = "body", max_iterations = "body", beta_epsilon = "body", objective_epsilon = "body", gradient_epsilon = "body", tweedie_variance_power = "body", tweedie_link_power = "body", theta = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
+#' Train a GLM model, as a job: Generalized linear model (elastic net; IRLSM / L-BFGS;
+#' lambda search; cross-validation).
+#'
+#' Calls `shoal_train_glm()` (API operation `train_glm`), waits for the job and
+#' returns the trained model (a `ShoalModel`). Only the arguments you set are sent.
+#'
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param y Name of the response column. (`string`; required)
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param family Distribution of the response. AUTO: binomial for a 2-level categorical
+#'   response, multinomial for more levels, gaussian for a numeric one. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"gaussian"`, `"binomial"`, `"quasibinomial"`,
+#'   `"multinomial"`, `"poisson"`, `"gamma"`, `"tweedie"`, `"negativebinomial"`)
+#' @param link Link function (family_default: the family's canonical link; tweedie:
+#'   mu^tweedie_link_power). (`string`; server default `"family_default"`; one of
+#'   `"family_default"`, `"identity"`, `"logit"`, `"log"`, `"inverse"`, `"tweedie"`,
+#'   `"probit"`, `"cloglog"`; advanced)
+#' @param solver IRLSM (Gram matrix by map/reduce, elastic-net inner solve by coordinate
+#'   descent) or L_BFGS (gradient by map/reduce; for wide data; ridge only). AUTO picks IRLSM
+#'   up to 500 expanded columns, else L_BFGS. (`string`; server default `"AUTO"`; one of
+#'   `"AUTO"`, `"IRLSM"`, `"L_BFGS"`; advanced)
+#' @param alpha Elastic-net mixing: 1 is lasso, 0 ridge. Default 0.5 (0 for L_BFGS).
+#'   (`float`; range [0, 1])
+#' @param lambda_value Regularization strength (the API name of H2O's `lambda`). Default:
+#'   lambda_max * lambda_min_ratio without lambda_search. (`float`; range [0, ])
+#' @param lambda_search Fit the regularization path from lambda_max down to lambda_max *
+#'   lambda_min_ratio. (`bool`; server default `FALSE`)
+#' @param nlambdas Number of lambdas on the path (-1: 100). (`int`; server default `-1`;
+#'   range [-1, 10000]; advanced)
+#' @param lambda_min_ratio Smallest lambda of the path relative to lambda_max (-1: 1e-4 when
+#'   rows > 25 * columns, else 1e-2). (`float`; server default `-1.0`; range [-1, 1];
+#'   advanced)
+#' @param standardize Standardize numeric columns (coefficients are reported on the original
+#'   scale too). (`bool`; server default `TRUE`)
+#' @param use_all_factor_levels Give every categorical level a coefficient (no reference
+#'   level). (`bool`; server default `FALSE`; advanced)
+#' @param missing_values_handling Missing predictors: MeanImputation (numeric: mean,
+#'   categorical: most frequent level) or Skip (drop the row). (`string`; server default
+#'   `"MeanImputation"`; one of `"MeanImputation"`, `"Skip"`; advanced)
+#' @param compute_p_values Standard errors, z values and p values of the coefficients (only
+#'   without regularization: lambda_value=0). (`bool`; server default `FALSE`)
+#' @param remove_collinear_columns Drop columns that are linear combinations of earlier ones
+#'   (without regularization). (`bool`; server default `FALSE`; advanced)
+#' @param non_negative Constrain coefficients to be >= 0. (`bool`; server default `FALSE`;
+#'   advanced)
+#' @param beta_constraints Bounds on coefficients: {name: {lower_bound, upper_bound}} (names
+#'   as in the coefficients table: `col` or `col.level`). (`dict`; expert)
+#' @param interactions Columns whose pairwise interactions are added as predictors (numeric
+#'   x numeric: the product; categorical x numeric: one column per level). Interactions of two
+#'   categorical columns are not available. (`list[string]`; advanced)
+#' @param intercept Fit an intercept. (`bool`; server default `TRUE`; advanced)
+#' @param max_iterations Maximum IRLSM / L-BFGS iterations (-1: 50 for IRLSM, 300 for
+#'   multinomial, 500 for L_BFGS). (`int`; server default `-1`; range [-1, 100000]; advanced)
+#' @param beta_epsilon Converged when no standardized coefficient changes by more than this.
+#'   (`float`; server default `0.0001`; range [0, ]; expert)
+#' @param objective_epsilon Also converged when the objective improves by less than this,
+#'   relatively (-1: off; convergence is decided by beta_epsilon). (`float`; server default
+#'   `-1.0`; range [-1, ]; expert)
+#' @param gradient_epsilon L-BFGS: converged when the gradient's max norm is below this (-1:
+#'   1e-6). (`float`; server default `-1.0`; range [-1, ]; expert)
+#' @param tweedie_variance_power Tweedie variance power p (variance mu^p): 0, or >= 1.
+#'   (`float`; server default `0.0`; range [0, ]; advanced)
+#' @param tweedie_link_power Tweedie link power (0: log). (`float`; server default `1.0`;
+#'   advanced)
+#' @param theta Negative binomial dispersion theta (variance mu + theta mu^2), fixed.
+#'   (`float`; server default `1e-10`; range [0, ]; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return A `ShoalModel`.
+#' @family models
+#' @export
+shoal_glm <- function(
+    x = NULL,
+    y,
+    training_frame,
+    validation_frame = NULL,
+    model_id = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    family = NULL,
+    link = NULL,
+    solver = NULL,
+    alpha = NULL,
+    lambda_value = NULL,
+    lambda_search = NULL,
+    nlambdas = NULL,
+    lambda_min_ratio = NULL,
+    standardize = NULL,
+    use_all_factor_levels = NULL,
+    missing_values_handling = NULL,
+    compute_p_values = NULL,
+    remove_collinear_columns = NULL,
+    non_negative = NULL,
+    beta_constraints = NULL,
+    interactions = NULL,
+    intercept = NULL,
+    max_iterations = NULL,
+    beta_epsilon = NULL,
+    objective_epsilon = NULL,
+    gradient_epsilon = NULL,
+    tweedie_variance_power = NULL,
+    tweedie_link_power = NULL,
+    theta = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  shoal_train_glm(
+    x = x,
+    y = y,
+    training_frame = training_frame,
+    validation_frame = validation_frame,
+    model_id = model_id,
+    ignored_columns = ignored_columns,
+    weights_column = weights_column,
+    offset_column = offset_column,
+    ignore_const_cols = ignore_const_cols,
+    seed = seed,
+    max_runtime_secs = max_runtime_secs,
+    nfolds = nfolds,
+    fold_assignment = fold_assignment,
+    fold_column = fold_column,
+    keep_cross_validation_predictions = keep_cross_validation_predictions,
+    stopping_rounds = stopping_rounds,
+    stopping_metric = stopping_metric,
+    stopping_tolerance = stopping_tolerance,
+    family = family,
+    link = link,
+    solver = solver,
+    alpha = alpha,
+    lambda_value = lambda_value,
+    lambda_search = lambda_search,
+    nlambdas = nlambdas,
+    lambda_min_ratio = lambda_min_ratio,
+    standardize = standardize,
+    use_all_factor_levels = use_all_factor_levels,
+    missing_values_handling = missing_values_handling,
+    compute_p_values = compute_p_values,
+    remove_collinear_columns = remove_collinear_columns,
+    non_negative = non_negative,
+    beta_constraints = beta_constraints,
+    interactions = interactions,
+    intercept = intercept,
+    max_iterations = max_iterations,
+    beta_epsilon = beta_epsilon,
+    objective_epsilon = objective_epsilon,
+    gradient_epsilon = gradient_epsilon,
+    tweedie_variance_power = tweedie_variance_power,
+    tweedie_link_power = tweedie_link_power,
+    theta = theta,
+    progress = progress
+  )
+}
+
+#' Train a GBM model, as a job: Gradient boosting machine (histogram trees reduced across
+#' nodes).
+#'
+#' API operation `train_gbm`: `POST /api/v1/model_builders/gbm`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param y Name of the response column. (`string`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param ntrees Number of trees (boosting iterations for GBM). (`int`; server default `50`;
+#'   range [0, 100000])
+#' @param max_depth Maximum tree depth (0: a single leaf). (`int`; server default `5`; range
+#'   [0, 100])
+#' @param min_rows Fewest (weighted) training rows in a leaf. (`float`; server default
+#'   `10.0`; range [0, ])
+#' @param min_split_improvement Smallest objective reduction (split gain) a split must
+#'   achieve. (`float`; server default `1e-05`; range [0, ]; advanced)
+#' @param nbins Bins of the numeric histograms at the deepest levels (UniformAdaptive) or
+#'   overall (QuantilesGlobal). (`int`; server default `20`; range [2, 65000]; advanced)
+#' @param nbins_top_level Bins of the numeric histograms at the root; halved at each level
+#'   down to nbins (UniformAdaptive, Random). (`int`; server default `1024`; range [2, 65000];
+#'   advanced)
+#' @param nbins_cats Most bins of a categorical column (more levels are grouped). (`int`;
+#'   server default `1024`; range [2, 65000]; advanced)
+#' @param histogram_type How numeric columns are binned. (`string`; server default `"AUTO"`;
+#'   one of `"AUTO"`, `"UniformAdaptive"`, `"QuantilesGlobal"`, `"Random"`; advanced)
+#' @param sample_rate Row sample rate per tree (without replacement). (`float`; server
+#'   default `1.0`; range [0, 1])
+#' @param col_sample_rate_per_tree Column sample rate per tree. (`float`; server default
+#'   `1.0`; range [0, 1]; advanced)
+#' @param score_tree_interval Score the model every this many trees (0: H2O's default
+#'   schedule). (`int`; server default `0`; range [0, ]; advanced)
+#' @param checkpoint Key of a model of the same algorithm to continue training from.
+#'   (`string`; advanced)
+#' @param distribution Loss (AUTO: bernoulli for 2 classes, multinomial for more, gaussian
+#'   for a numeric response). (`string`; server default `"AUTO"`; one of `"AUTO"`,
+#'   `"bernoulli"`, `"multinomial"`, `"gaussian"`, `"poisson"`, `"gamma"`, `"tweedie"`,
+#'   `"laplace"`, `"quantile"`, `"huber"`)
+#' @param tweedie_power Tweedie variance power. (`float`; server default `1.5`; range [1,
+#'   2]; advanced)
+#' @param quantile_alpha Quantile of the quantile distribution. (`float`; server default
+#'   `0.5`; range [0, 1]; advanced)
+#' @param huber_alpha Quantile of absolute residuals above which the huber loss is linear.
+#'   (`float`; server default `0.9`; range [0, 1]; advanced)
+#' @param learn_rate Learning rate (shrinkage). (`float`; server default `0.1`; range [0,
+#'   1])
+#' @param learn_rate_annealing Multiply the learning rate by this after each tree. (`float`;
+#'   server default `1.0`; range [0, 1]; advanced)
+#' @param col_sample_rate Column sample rate per split. (`float`; server default `1.0`;
+#'   range [0, 1])
+#' @param monotone_constraints Column name -> 1 (increasing) or -1 (decreasing). (`dict`;
+#'   advanced)
+#' @param max_abs_leafnode_pred Largest absolute leaf value (before the learning rate).
+#'   (`float`; server default `1.7976931348623157e+308`; range [0, ]; expert)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the new model's key. See `?shoal_results` for
+#'   the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_frame_not_found`,
+#'   `shoal_error_column_not_found`, `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_train_gbm <- function(
+    training_frame,
+    y,
+    validation_frame = NULL,
+    model_id = NULL,
+    x = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    ntrees = NULL,
+    max_depth = NULL,
+    min_rows = NULL,
+    min_split_improvement = NULL,
+    nbins = NULL,
+    nbins_top_level = NULL,
+    nbins_cats = NULL,
+    histogram_type = NULL,
+    sample_rate = NULL,
+    col_sample_rate_per_tree = NULL,
+    score_tree_interval = NULL,
+    checkpoint = NULL,
+    distribution = NULL,
+    tweedie_power = NULL,
+    quantile_alpha = NULL,
+    huber_alpha = NULL,
+    learn_rate = NULL,
+    learn_rate_annealing = NULL,
+    col_sample_rate = NULL,
+    monotone_constraints = NULL,
+    max_abs_leafnode_pred = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "train_gbm", method = "POST", route = "/api/v1/model_builders/gbm",
+    params = list(
+      training_frame = .as_key(training_frame),
+      validation_frame = .as_key(validation_frame),
+      model_id = model_id,
+      y = y,
+      x = x,
+      ignored_columns = ignored_columns,
+      weights_column = weights_column,
+      offset_column = offset_column,
+      ignore_const_cols = ignore_const_cols,
+      seed = seed,
+      max_runtime_secs = max_runtime_secs,
+      nfolds = nfolds,
+      fold_assignment = fold_assignment,
+      fold_column = fold_column,
+      keep_cross_validation_predictions = keep_cross_validation_predictions,
+      stopping_rounds = stopping_rounds,
+      stopping_metric = stopping_metric,
+      stopping_tolerance = stopping_tolerance,
+      ntrees = ntrees,
+      max_depth = max_depth,
+      min_rows = min_rows,
+      min_split_improvement = min_split_improvement,
+      nbins = nbins,
+      nbins_top_level = nbins_top_level,
+      nbins_cats = nbins_cats,
+      histogram_type = histogram_type,
+      sample_rate = sample_rate,
+      col_sample_rate_per_tree = col_sample_rate_per_tree,
+      score_tree_interval = score_tree_interval,
+      checkpoint = checkpoint,
+      distribution = distribution,
+      tweedie_power = tweedie_power,
+      quantile_alpha = quantile_alpha,
+      huber_alpha = huber_alpha,
+      learn_rate = learn_rate,
+      learn_rate_annealing = learn_rate_annealing,
+      col_sample_rate = col_sample_rate,
+      monotone_constraints = monotone_constraints,
+      max_abs_leafnode_pred = max_abs_leafnode_pred
+    ),
+    types = c(training_frame = "frame_key", validation_frame = "frame_key", model_id = "string", y = "string", x = "list[string]", ignored_columns = "list[string]", weights_column = "string", offset_column = "string", ignore_const_cols = "bool", seed = "int", max_runtime_secs = "float", nfolds = "int", fold_assignment = "string", fold_column = "string", keep_cross_validation_predictions = "bool", stopping_rounds = "int", stopping_metric = "string", stopping_tolerance = "float", ntrees = "int", max_depth = "int", min_rows = "float", min_split_improvement = "float", nbins = "int", nbins_top_level = "int", nbins_cats = "int", histogram_type = "string", sample_rate = "float", col_sample_rate_per_tree = "float", score_tree_interval = "int", checkpoint = "string", distribution = "string", tweedie_power = "float", quantile_alpha = "float", huber_alpha = "float", learn_rate = "float", learn_rate_annealing = "float", col_sample_rate = "float", monotone_constraints = "dict", max_abs_leafnode_pred = "float"),
+    where = c(training_frame = "body", validation_frame = "body", model_id = "body", y = "body", x = "body", ignored_columns = "body", weights_column = "body", offset_column = "body", ignore_const_cols = "body", seed = "body", max_runtime_secs = "body", nfolds = "body", fold_assignment = "body", fold_column = "body", keep_cross_validation_predictions = "body", stopping_rounds = "body", stopping_metric = "body", stopping_tolerance = "body", ntrees = "body", max_depth = "body", min_rows = "body", min_split_improvement = "body", nbins = "body", nbins_top_level = "body", nbins_cats = "body", histogram_type = "body", sample_rate = "body", col_sample_rate_per_tree = "body", score_tree_interval = "body", checkpoint = "body", distribution = "body", tweedie_power = "body", quantile_alpha = "body", huber_alpha = "body", learn_rate = "body", learn_rate_annealing = "body", col_sample_rate = "body", monotone_constraints = "body", max_abs_leafnode_pred = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
+#' Train a GBM model, as a job: Gradient boosting machine (histogram trees reduced across
+#' nodes).
+#'
+#' Calls `shoal_train_gbm()` (API operation `train_gbm`), waits for the job and
+#' returns the trained model (a `ShoalModel`). Only the arguments you set are sent.
+#'
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param y Name of the response column. (`string`; required)
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param ntrees Number of trees (boosting iterations for GBM). (`int`; server default `50`;
+#'   range [0, 100000])
+#' @param max_depth Maximum tree depth (0: a single leaf). (`int`; server default `5`; range
+#'   [0, 100])
+#' @param min_rows Fewest (weighted) training rows in a leaf. (`float`; server default
+#'   `10.0`; range [0, ])
+#' @param min_split_improvement Smallest objective reduction (split gain) a split must
+#'   achieve. (`float`; server default `1e-05`; range [0, ]; advanced)
+#' @param nbins Bins of the numeric histograms at the deepest levels (UniformAdaptive) or
+#'   overall (QuantilesGlobal). (`int`; server default `20`; range [2, 65000]; advanced)
+#' @param nbins_top_level Bins of the numeric histograms at the root; halved at each level
+#'   down to nbins (UniformAdaptive, Random). (`int`; server default `1024`; range [2, 65000];
+#'   advanced)
+#' @param nbins_cats Most bins of a categorical column (more levels are grouped). (`int`;
+#'   server default `1024`; range [2, 65000]; advanced)
+#' @param histogram_type How numeric columns are binned. (`string`; server default `"AUTO"`;
+#'   one of `"AUTO"`, `"UniformAdaptive"`, `"QuantilesGlobal"`, `"Random"`; advanced)
+#' @param sample_rate Row sample rate per tree (without replacement). (`float`; server
+#'   default `1.0`; range [0, 1])
+#' @param col_sample_rate_per_tree Column sample rate per tree. (`float`; server default
+#'   `1.0`; range [0, 1]; advanced)
+#' @param score_tree_interval Score the model every this many trees (0: H2O's default
+#'   schedule). (`int`; server default `0`; range [0, ]; advanced)
+#' @param checkpoint Key of a model of the same algorithm to continue training from.
+#'   (`string`; advanced)
+#' @param distribution Loss (AUTO: bernoulli for 2 classes, multinomial for more, gaussian
+#'   for a numeric response). (`string`; server default `"AUTO"`; one of `"AUTO"`,
+#'   `"bernoulli"`, `"multinomial"`, `"gaussian"`, `"poisson"`, `"gamma"`, `"tweedie"`,
+#'   `"laplace"`, `"quantile"`, `"huber"`)
+#' @param tweedie_power Tweedie variance power. (`float`; server default `1.5`; range [1,
+#'   2]; advanced)
+#' @param quantile_alpha Quantile of the quantile distribution. (`float`; server default
+#'   `0.5`; range [0, 1]; advanced)
+#' @param huber_alpha Quantile of absolute residuals above which the huber loss is linear.
+#'   (`float`; server default `0.9`; range [0, 1]; advanced)
+#' @param learn_rate Learning rate (shrinkage). (`float`; server default `0.1`; range [0,
+#'   1])
+#' @param learn_rate_annealing Multiply the learning rate by this after each tree. (`float`;
+#'   server default `1.0`; range [0, 1]; advanced)
+#' @param col_sample_rate Column sample rate per split. (`float`; server default `1.0`;
+#'   range [0, 1])
+#' @param monotone_constraints Column name -> 1 (increasing) or -1 (decreasing). (`dict`;
+#'   advanced)
+#' @param max_abs_leafnode_pred Largest absolute leaf value (before the learning rate).
+#'   (`float`; server default `1.7976931348623157e+308`; range [0, ]; expert)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return A `ShoalModel`.
+#' @family models
+#' @export
+shoal_gbm <- function(
+    x = NULL,
+    y,
+    training_frame,
+    validation_frame = NULL,
+    model_id = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    ntrees = NULL,
+    max_depth = NULL,
+    min_rows = NULL,
+    min_split_improvement = NULL,
+    nbins = NULL,
+    nbins_top_level = NULL,
+    nbins_cats = NULL,
+    histogram_type = NULL,
+    sample_rate = NULL,
+    col_sample_rate_per_tree = NULL,
+    score_tree_interval = NULL,
+    checkpoint = NULL,
+    distribution = NULL,
+    tweedie_power = NULL,
+    quantile_alpha = NULL,
+    huber_alpha = NULL,
+    learn_rate = NULL,
+    learn_rate_annealing = NULL,
+    col_sample_rate = NULL,
+    monotone_constraints = NULL,
+    max_abs_leafnode_pred = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  shoal_train_gbm(
+    x = x,
+    y = y,
+    training_frame = training_frame,
+    validation_frame = validation_frame,
+    model_id = model_id,
+    ignored_columns = ignored_columns,
+    weights_column = weights_column,
+    offset_column = offset_column,
+    ignore_const_cols = ignore_const_cols,
+    seed = seed,
+    max_runtime_secs = max_runtime_secs,
+    nfolds = nfolds,
+    fold_assignment = fold_assignment,
+    fold_column = fold_column,
+    keep_cross_validation_predictions = keep_cross_validation_predictions,
+    stopping_rounds = stopping_rounds,
+    stopping_metric = stopping_metric,
+    stopping_tolerance = stopping_tolerance,
+    ntrees = ntrees,
+    max_depth = max_depth,
+    min_rows = min_rows,
+    min_split_improvement = min_split_improvement,
+    nbins = nbins,
+    nbins_top_level = nbins_top_level,
+    nbins_cats = nbins_cats,
+    histogram_type = histogram_type,
+    sample_rate = sample_rate,
+    col_sample_rate_per_tree = col_sample_rate_per_tree,
+    score_tree_interval = score_tree_interval,
+    checkpoint = checkpoint,
+    distribution = distribution,
+    tweedie_power = tweedie_power,
+    quantile_alpha = quantile_alpha,
+    huber_alpha = huber_alpha,
+    learn_rate = learn_rate,
+    learn_rate_annealing = learn_rate_annealing,
+    col_sample_rate = col_sample_rate,
+    monotone_constraints = monotone_constraints,
+    max_abs_leafnode_pred = max_abs_leafnode_pred,
+    progress = progress
+  )
+}
+
+#' Train a DRF model, as a job: Distributed random forest (histogram trees reduced across
+#' nodes).
+#'
+#' API operation `train_drf`: `POST /api/v1/model_builders/drf`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param y Name of the response column. (`string`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param ntrees Number of trees (boosting iterations for GBM). (`int`; server default `50`;
+#'   range [0, 100000])
+#' @param max_depth Maximum tree depth (0: a single leaf). (`int`; server default `20`;
+#'   range [0, 100])
+#' @param min_rows Fewest (weighted) training rows in a leaf. (`float`; server default
+#'   `1.0`; range [0, ])
+#' @param min_split_improvement Smallest objective reduction (split gain) a split must
+#'   achieve. (`float`; server default `1e-05`; range [0, ]; advanced)
+#' @param nbins Bins of the numeric histograms at the deepest levels (UniformAdaptive) or
+#'   overall (QuantilesGlobal). (`int`; server default `20`; range [2, 65000]; advanced)
+#' @param nbins_top_level Bins of the numeric histograms at the root; halved at each level
+#'   down to nbins (UniformAdaptive, Random). (`int`; server default `1024`; range [2, 65000];
+#'   advanced)
+#' @param nbins_cats Most bins of a categorical column (more levels are grouped). (`int`;
+#'   server default `1024`; range [2, 65000]; advanced)
+#' @param histogram_type How numeric columns are binned. (`string`; server default `"AUTO"`;
+#'   one of `"AUTO"`, `"UniformAdaptive"`, `"QuantilesGlobal"`, `"Random"`; advanced)
+#' @param sample_rate Row sample rate per tree (without replacement). (`float`; server
+#'   default `0.632`; range [0, 1])
+#' @param col_sample_rate_per_tree Column sample rate per tree. (`float`; server default
+#'   `1.0`; range [0, 1]; advanced)
+#' @param score_tree_interval Score the model every this many trees (0: H2O's default
+#'   schedule). (`int`; server default `0`; range [0, ]; advanced)
+#' @param checkpoint Key of a model of the same algorithm to continue training from.
+#'   (`string`; advanced)
+#' @param mtries Columns tried at each split (-1: sqrt(p) for classification, p/3 for
+#'   regression; -2: all). (`int`; server default `-1`; range [-2, ])
+#' @param binomial_double_trees Grow one tree per class for two classes (instead of one).
+#'   (`bool`; server default `FALSE`; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the new model's key. See `?shoal_results` for
+#'   the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_frame_not_found`,
+#'   `shoal_error_column_not_found`, `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_train_drf <- function(
+    training_frame,
+    y,
+    validation_frame = NULL,
+    model_id = NULL,
+    x = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    ntrees = NULL,
+    max_depth = NULL,
+    min_rows = NULL,
+    min_split_improvement = NULL,
+    nbins = NULL,
+    nbins_top_level = NULL,
+    nbins_cats = NULL,
+    histogram_type = NULL,
+    sample_rate = NULL,
+    col_sample_rate_per_tree = NULL,
+    score_tree_interval = NULL,
+    checkpoint = NULL,
+    mtries = NULL,
+    binomial_double_trees = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "train_drf", method = "POST", route = "/api/v1/model_builders/drf",
+    params = list(
+      training_frame = .as_key(training_frame),
+      validation_frame = .as_key(validation_frame),
+      model_id = model_id,
+      y = y,
+      x = x,
+      ignored_columns = ignored_columns,
+      weights_column = weights_column,
+      offset_column = offset_column,
+      ignore_const_cols = ignore_const_cols,
+      seed = seed,
+      max_runtime_secs = max_runtime_secs,
+      nfolds = nfolds,
+      fold_assignment = fold_assignment,
+      fold_column = fold_column,
+      keep_cross_validation_predictions = keep_cross_validation_predictions,
+      stopping_rounds = stopping_rounds,
+      stopping_metric = stopping_metric,
+      stopping_tolerance = stopping_tolerance,
+      ntrees = ntrees,
+      max_depth = max_depth,
+      min_rows = min_rows,
+      min_split_improvement = min_split_improvement,
+      nbins = nbins,
+      nbins_top_level = nbins_top_level,
+      nbins_cats = nbins_cats,
+      histogram_type = histogram_type,
+      sample_rate = sample_rate,
+      col_sample_rate_per_tree = col_sample_rate_per_tree,
+      score_tree_interval = score_tree_interval,
+      checkpoint = checkpoint,
+      mtries = mtries,
+      binomial_double_trees = binomial_double_trees
+    ),
+    types = c(training_frame = "frame_key", validation_frame = "frame_key", model_id = "string", y = "string", x = "list[string]", ignored_columns = "list[string]", weights_column = "string", offset_column = "string", ignore_const_cols = "bool", seed = "int", max_runtime_secs = "float", nfolds = "int", fold_assignment = "string", fold_column = "string", keep_cross_validation_predictions = "bool", stopping_rounds = "int", stopping_metric = "string", stopping_tolerance = "float", ntrees = "int", max_depth = "int", min_rows = "float", min_split_improvement = "float", nbins = "int", nbins_top_level = "int", nbins_cats = "int", histogram_type = "string", sample_rate = "float", col_sample_rate_per_tree = "float", score_tree_interval = "int", checkpoint = "string", mtries = "int", binomial_double_trees = "bool"),
+    where = c(training_frame = "body", validation_frame = "body", model_id = "body", y = "body", x = "body", ignored_columns = "body", weights_column = "body", offset_column = "body", ignore_const_cols = "body", seed = "body", max_runtime_secs = "body", nfolds = "body", fold_assignment = "body", fold_column = "body", keep_cross_validation_predictions = "body", stopping_rounds = "body", stopping_metric = "body", stopping_tolerance = "body", ntrees = "body", max_depth = "body", min_rows = "body", min_split_improvement = "body", nbins = "body", nbins_top_level = "body", nbins_cats = "body", histogram_type = "body", sample_rate = "body", col_sample_rate_per_tree = "body", score_tree_interval = "body", checkpoint = "body", mtries = "body", binomial_double_trees = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
+#' Train a DRF model, as a job: Distributed random forest (histogram trees reduced across
+#' nodes).
+#'
+#' Calls `shoal_train_drf()` (API operation `train_drf`), waits for the job and
+#' returns the trained model (a `ShoalModel`). Only the arguments you set are sent.
+#'
+#' @param x Names of the predictor columns (default: every column but the response, weights,
+#'   offset, fold and ignored columns). (`list[string]`)
+#' @param y Name of the response column. (`string`; required)
+#' @param training_frame Key of the frame to train on. (`frame_key`; required)
+#' @param validation_frame Key of a frame to score the model on while training.
+#'   (`frame_key`)
+#' @param model_id Key of the model to create (default: a generated key). (`string`)
+#' @param ignored_columns Names of columns not to use as predictors. (`list[string]`;
+#'   advanced)
+#' @param weights_column Name of a column of non-negative row weights (0 drops the row).
+#'   (`string`; advanced)
+#' @param offset_column Name of a column added to the linear predictor (not fitted).
+#'   (`string`; advanced)
+#' @param ignore_const_cols Drop constant predictor columns. (`bool`; server default `TRUE`;
+#'   advanced)
+#' @param seed Random seed (folds, sampling); -1 picks one. (`int`; server default `-1`;
+#'   range [-1, 9223372036854775807]; advanced)
+#' @param max_runtime_secs Stop training after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, ]; advanced)
+#' @param nfolds Number of cross-validation folds (0: none; otherwise at least 2). (`int`;
+#'   server default `0`; range [0, 1000])
+#' @param fold_assignment How rows are put in folds when nfolds > 0. (`string`; server
+#'   default `"AUTO"`; one of `"AUTO"`, `"Random"`, `"Modulo"`, `"Stratified"`; advanced)
+#' @param fold_column Name of a column giving each row's fold (instead of nfolds).
+#'   (`string`; advanced)
+#' @param keep_cross_validation_predictions Keep the holdout predictions of the
+#'   cross-validation models as a frame. (`bool`; server default `FALSE`; advanced)
+#' @param stopping_rounds Early stopping: stop when the moving average of this many scoring
+#'   events did not improve (0: off). (`int`; server default `0`; range [0, 1000]; advanced)
+#' @param stopping_metric Metric for early stopping. (`string`; server default `"AUTO"`; one
+#'   of `"AUTO"`, `"deviance"`, `"logloss"`, `"MSE"`, `"RMSE"`, `"MAE"`, `"AUC"`, `"AUCPR"`,
+#'   `"misclassification"`, `"mean_per_class_error"`; advanced)
+#' @param stopping_tolerance Early stopping: relative improvement needed. (`float`; server
+#'   default `0.001`; range [0, ]; advanced)
+#' @param ntrees Number of trees (boosting iterations for GBM). (`int`; server default `50`;
+#'   range [0, 100000])
+#' @param max_depth Maximum tree depth (0: a single leaf). (`int`; server default `20`;
+#'   range [0, 100])
+#' @param min_rows Fewest (weighted) training rows in a leaf. (`float`; server default
+#'   `1.0`; range [0, ])
+#' @param min_split_improvement Smallest objective reduction (split gain) a split must
+#'   achieve. (`float`; server default `1e-05`; range [0, ]; advanced)
+#' @param nbins Bins of the numeric histograms at the deepest levels (UniformAdaptive) or
+#'   overall (QuantilesGlobal). (`int`; server default `20`; range [2, 65000]; advanced)
+#' @param nbins_top_level Bins of the numeric histograms at the root; halved at each level
+#'   down to nbins (UniformAdaptive, Random). (`int`; server default `1024`; range [2, 65000];
+#'   advanced)
+#' @param nbins_cats Most bins of a categorical column (more levels are grouped). (`int`;
+#'   server default `1024`; range [2, 65000]; advanced)
+#' @param histogram_type How numeric columns are binned. (`string`; server default `"AUTO"`;
+#'   one of `"AUTO"`, `"UniformAdaptive"`, `"QuantilesGlobal"`, `"Random"`; advanced)
+#' @param sample_rate Row sample rate per tree (without replacement). (`float`; server
+#'   default `0.632`; range [0, 1])
+#' @param col_sample_rate_per_tree Column sample rate per tree. (`float`; server default
+#'   `1.0`; range [0, 1]; advanced)
+#' @param score_tree_interval Score the model every this many trees (0: H2O's default
+#'   schedule). (`int`; server default `0`; range [0, ]; advanced)
+#' @param checkpoint Key of a model of the same algorithm to continue training from.
+#'   (`string`; advanced)
+#' @param mtries Columns tried at each split (-1: sqrt(p) for classification, p/3 for
+#'   regression; -2: all). (`int`; server default `-1`; range [-2, ])
+#' @param binomial_double_trees Grow one tree per class for two classes (instead of one).
+#'   (`bool`; server default `FALSE`; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return A `ShoalModel`.
+#' @family models
+#' @export
+shoal_randomForest <- function(
+    x = NULL,
+    y,
+    training_frame,
+    validation_frame = NULL,
+    model_id = NULL,
+    ignored_columns = NULL,
+    weights_column = NULL,
+    offset_column = NULL,
+    ignore_const_cols = NULL,
+    seed = NULL,
+    max_runtime_secs = NULL,
+    nfolds = NULL,
+    fold_assignment = NULL,
+    fold_column = NULL,
+    keep_cross_validation_predictions = NULL,
+    stopping_rounds = NULL,
+    stopping_metric = NULL,
+    stopping_tolerance = NULL,
+    ntrees = NULL,
+    max_depth = NULL,
+    min_rows = NULL,
+    min_split_improvement = NULL,
+    nbins = NULL,
+    nbins_top_level = NULL,
+    nbins_cats = NULL,
+    histogram_type = NULL,
+    sample_rate = NULL,
+    col_sample_rate_per_tree = NULL,
+    score_tree_interval = NULL,
+    checkpoint = NULL,
+    mtries = NULL,
+    binomial_double_trees = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  shoal_train_drf(
+    x = x,
+    y = y,
+    training_frame = training_frame,
+    validation_frame = validation_frame,
+    model_id = model_id,
+    ignored_columns = ignored_columns,
+    weights_column = weights_column,
+    offset_column = offset_column,
+    ignore_const_cols = ignore_const_cols,
+    seed = seed,
+    max_runtime_secs = max_runtime_secs,
+    nfolds = nfolds,
+    fold_assignment = fold_assignment,
+    fold_column = fold_column,
+    keep_cross_validation_predictions = keep_cross_validation_predictions,
+    stopping_rounds = stopping_rounds,
+    stopping_metric = stopping_metric,
+    stopping_tolerance = stopping_tolerance,
+    ntrees = ntrees,
+    max_depth = max_depth,
+    min_rows = min_rows,
+    min_split_improvement = min_split_improvement,
+    nbins = nbins,
+    nbins_top_level = nbins_top_level,
+    nbins_cats = nbins_cats,
+    histogram_type = histogram_type,
+    sample_rate = sample_rate,
+    col_sample_rate_per_tree = col_sample_rate_per_tree,
+    score_tree_interval = score_tree_interval,
+    checkpoint = checkpoint,
+    mtries = mtries,
+    binomial_double_trees = binomial_double_trees,
+    progress = progress
+  )
+}
+
+#' Every model on the node.
+#'
+#' API operation `list_models`: `GET /api/v1/models`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @return {models: [ModelInfo]} See `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_unauthorized` (see `?shoal_error`).
+#' @family api
+#' @export
+shoal_list_models <- function() {
+  .shoal_call(
+    op = "list_models", method = "GET", route = "/api/v1/models",
+    params = list(),
+    types = character(0),
+    where = character(0),
+    returns = "json"
+  )
+}
+
+#' A model: parameters and output (coefficients, metrics, variable importances, scoring
+#' history); while it trains, the snapshot so far (status RUNNING).
+#'
+#' API operation `get_model`: `GET /api/v1/models/{key}`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @return {model: {model_id, algo, status, parameters, output}} See `?shoal_results` for
+#'   the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_unauthorized` (see `?shoal_error`).
+#' @family api
+#' @export
+shoal_get_model <- function(key) {
+  .shoal_call(
+    op = "get_model", method = "GET", route = "/api/v1/models/{key}",
+    params = list(
+      key = .as_key(key)
+    ),
+    types = c(key = "frame_key"),
+    where = c(key = "path"),
+    returns = "json"
+  )
+}
+
+#' Delete a model.
+#'
+#' API operation `delete_model`: `DELETE /api/v1/models/{key}`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @return {deleted: key} See `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden` (see `?shoal_error`).
+#' @family api
+#' @export
+shoal_delete_model <- function(key) {
+  .shoal_call(
+    op = "delete_model", method = "DELETE", route = "/api/v1/models/{key}",
+    params = list(
+      key = .as_key(key)
+    ),
+    types = c(key = "frame_key"),
+    where = c(key = "path"),
+    returns = "json"
+  )
+}
+
+#' Score a frame with a model, as a job; the predictions (and per-class probabilities)
+#' become a new frame.
+#'
+#' API operation `predict`: `POST /api/v1/models/{key}/predict`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @param frame Key of the frame to score. (`frame_key`; required)
+#' @param destination_frame Key of the prediction frame; default: a new key. (`frame_key`)
+#' @param max_runtime_secs Stop the job after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, 1000000000]; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the prediction frame's key. See
+#'   `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_frame_not_found`, `shoal_error_column_not_found`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_predict <- function(
+    key,
+    frame,
+    destination_frame = NULL,
+    max_runtime_secs = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "predict", method = "POST", route = "/api/v1/models/{key}/predict",
+    params = list(
+      key = .as_key(key),
+      frame = .as_key(frame),
+      destination_frame = .as_key(destination_frame),
+      max_runtime_secs = max_runtime_secs
+    ),
+    types = c(key = "frame_key", frame = "frame_key", destination_frame = "frame_key", max_runtime_secs = "float"),
+    where = c(key = "path", frame = "body", destination_frame = "body", max_runtime_secs = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
+#' Metrics of a model on a frame that holds the response.
+#'
+#' API operation `model_performance`: `POST /api/v1/models/{key}/performance`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @param frame Key of the frame to score (must hold the response). (`frame_key`; required)
+#' @return {metrics: {...}} (the same shape as a model's training_metrics) See
+#'   `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_frame_not_found`, `shoal_error_column_not_found`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_model_performance <- function(key, frame) {
+  .shoal_call(
+    op = "model_performance", method = "POST", route = "/api/v1/models/{key}/performance",
+    params = list(
+      key = .as_key(key),
+      frame = .as_key(frame)
+    ),
+    types = c(key = "frame_key", frame = "frame_key"),
+    where = c(key = "path", frame = "body"),
+    returns = "json"
+  )
+}
+
+#' Save a model to a file inside the export root (versioned, data-only format).
+#'
+#' API operation `save_model`: `POST /api/v1/models/{key}/save`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @param path File to write, inside the export root (relative paths are taken relative to
+#'   it). (`string`; required)
+#' @param force Replace an existing file. (`bool`; server default `FALSE`)
+#' @return {path: str} See `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_path_not_allowed`, `shoal_error_not_found`, `shoal_error_conflict`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_save_model <- function(key, path, force = NULL) {
+  .shoal_call(
+    op = "save_model", method = "POST", route = "/api/v1/models/{key}/save",
+    params = list(
+      key = .as_key(key),
+      path = path,
+      force = force
+    ),
+    types = c(key = "frame_key", path = "string", force = "bool"),
+    where = c(key = "path", path = "body", force = "body"),
+    returns = "json"
+  )
+}
+
+#' Load a saved model from a file inside a data root or the export root.
+#'
+#' API operation `load_model`: `POST /api/v1/load_model`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param path The model file (inside a data root or the export root). (`string`; required)
+#' @param model_id Key to register the model under; default: its saved key. (`frame_key`)
+#' @return {model: ModelInfo} See `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_path_not_allowed`,
+#'   `shoal_error_not_found`, `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_load_model <- function(path, model_id = NULL) {
+  .shoal_call(
+    op = "load_model", method = "POST", route = "/api/v1/load_model",
+    params = list(
+      path = path,
+      model_id = .as_key(model_id)
+    ),
+    types = c(path = "string", model_id = "frame_key"),
+    where = c(path = "body", model_id = "body"),
+    returns = "json"
+  )
+}
+
+#' Standalone scoring code for a model: one pure-Python file (no Shoal, no numpy needed)
+#' giving the same predictions as the node.
+#'
+#' API operation `download_scorer`: `GET /api/v1/models/{key}/scorer`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @return text/x-python source See `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_unauthorized` (see `?shoal_error`).
+#' @family api
+#' @export
+shoal_download_scorer <- function(key) {
+  .shoal_call(
+    op = "download_scorer", method = "GET", route = "/api/v1/models/{key}/scorer",
+    params = list(
+      key = .as_key(key)
+    ),
+    types = c(key = "frame_key"),
+    where = c(key = "path"),
+    returns = "raw"
+  )
+}
+
 # The error catalog: code -> help. Every code is signalled as class shoal_error_<code>.
 .shoal_error_catalog <- c(
   invalid_parameter = "One or more request parameters are missing, of the wrong type or out of range; details.problems lists each one.",
   frame_not_found = "No frame with that key exists.",
   column_not_found = "A named column is not in the frame.",
   job_not_found = "No job with that key exists.",
+  model_not_found = "No model with that key exists.",
   not_found = "No such route or object.",
   parse_error = "The input could not be parsed; details name the file, line and column.",
   path_not_allowed = "The path is outside every configured data root, or is not a plain local path.",
@@ -645,5 +1937,16 @@ shoal_shutdown <- function() {
   get_job = "shoal_get_job",
   cancel_job = "shoal_cancel_job",
   evaluate = "shoal_evaluate",
-  shutdown = "shoal_shutdown"
+  shutdown = "shoal_shutdown",
+  train_glm = "shoal_train_glm",
+  train_gbm = "shoal_train_gbm",
+  train_drf = "shoal_train_drf",
+  list_models = "shoal_list_models",
+  get_model = "shoal_get_model",
+  delete_model = "shoal_delete_model",
+  predict = "shoal_predict",
+  model_performance = "shoal_model_performance",
+  save_model = "shoal_save_model",
+  load_model = "shoal_load_model",
+  download_scorer = "shoal_download_scorer"
 )

@@ -16,6 +16,7 @@ __all__ = [
     "FrameNotFound",
     "ColumnNotFound",
     "JobNotFound",
+    "ModelNotFound",
     "NotFound",
     "ParseError",
     "PathNotAllowed",
@@ -81,6 +82,7 @@ InvalidParameter = _make("InvalidParameter", "invalid_parameter", 400,
 FrameNotFound = _make("FrameNotFound", "frame_not_found", 404, "No frame with that key exists.")
 ColumnNotFound = _make("ColumnNotFound", "column_not_found", 404, "A named column is not in the frame.")
 JobNotFound = _make("JobNotFound", "job_not_found", 404, "No job with that key exists.")
+ModelNotFound = _make("ModelNotFound", "model_not_found", 404, "No model with that key exists.")
 NotFound = _make("NotFound", "not_found", 404, "No such route or object.")
 ParseError = _make("ParseError", "parse_error", 400,
                    "The input could not be parsed; details name the file, line and column.")
@@ -109,7 +111,7 @@ InternalError = ShoalError
 #: code -> class; published in the API description.
 ERROR_CATALOG: dict[str, type[ShoalError]] = {
     k.code: k
-    for k in (InvalidParameter, FrameNotFound, ColumnNotFound, JobNotFound, NotFound, ParseError,
+    for k in (InvalidParameter, FrameNotFound, ColumnNotFound, JobNotFound, ModelNotFound, NotFound, ParseError,
               PathNotAllowed, PayloadTooLarge, MemoryExceeded, JobCancelled, JobTimeout, NodeLost,
               FrameLost, Unauthorized, Forbidden, Conflict, MethodNotAllowed, UnsupportedMediaType,
               ClusterError, InternalError)

@@ -49,7 +49,7 @@ def test_declarations_are_well_formed():
                 assert op.body == "json", op.name
             # defaults must satisfy their own declaration
             if p.default is not None:
-                filler = {q.name: ("x_1" if "key" in q.type else {} if q.type == "dict" else ["a"])
+                filler = {q.name: ("x_1" if "key" in q.type or q.type == "string" else {} if q.type == "dict" else ["a"])
                           for q in op.params if q.required and q.name != p.name}
                 validate_params(op, {p.name: p.default} | filler)
 

@@ -46,6 +46,17 @@ PARITY_TESTS = {
     "cancel_job": "test_jobs",
     "shutdown": "test_shutdown",
     "evaluate": "test_evaluate",
+    "train_glm": "test_train_models",
+    "train_gbm": "test_train_models",
+    "train_drf": "test_train_models",
+    "get_model": "test_train_models",
+    "list_models": "test_list_and_delete_models",
+    "delete_model": "test_list_and_delete_models",
+    "predict": "test_predict_and_performance",
+    "model_performance": "test_predict_and_performance",
+    "save_model": "test_save_load_and_scorer",
+    "load_model": "test_save_load_and_scorer",
+    "download_scorer": "test_save_load_and_scorer",
 }
 
 CSV = (
@@ -327,6 +338,161 @@ def test_shutdown(r, both, node_factory):
     # reconnect both clients to the shared node for any later test
     shoal.init(url=both.url, verbose=False)
     r(f'shoal_init(url = "{both.url}", verbose = FALSE)')
+
+
+# ---------------------------------------------------------------------------------------- models
+def _model_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 300
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                       "c": pd.Categorical(rng.choice(list("xyz"), n), categories=list("xyz"))})
+    df.loc[[4, 9], "b"] = np.nan
+    eta = 0.9 * df["a"] - 0.4 * df["b"].fillna(0) + (df["c"] == "y") * 0.5
+    df["y"] = pd.Categorical(np.where(eta + rng.logistic(size=n) > 0, "yes", "no"), categories=["no", "yes"])
+    return df
+
+
+@pytest.fixture(scope="module")
+def model_frame(both):
+    shoal.Frame(_model_frame(), destination_frame="mfr")
+    return "mfr"
+
+
+def _same_model(r, r_expr: str, py_key: str, r_key_expected: str) -> None:
+    """The R model's document equals Python's of a model trained the same way (ids and times aside)."""
+    doc_r = rjson(r, f"shoal:::.model_json({r_expr})")
+    doc_py = num_text(shoal.get_model(py_key)._model_json())
+    assert doc_r["model_id"] == r_key_expected
+    for d in (doc_r, doc_py):
+        d.pop("model_id")
+        d.pop("created_ms")
+        d["parameters"].pop("model_id", None)
+        d["output"].pop("run_time_ms", None)
+        for row in d["output"].get("scoring_history_rows") or []:  # trees: wall-clock time per row
+            row.pop("time", None)
+        for tab in ("scoring_history",):
+            if tab in d["output"]:  # wall-clock columns differ between two runs
+                cols = d["output"][tab]["columns"]
+                keep = [i for i, c in enumerate(cols) if c not in ("timestamp", "duration")]
+                d["output"][tab]["data"] = [[row[i] for i in keep] for row in d["output"][tab]["data"]]
+    diff = {k for k in set(doc_r["parameters"]) | set(doc_py["parameters"])
+            if doc_r["parameters"].get(k) != doc_py["parameters"].get(k)}
+    assert not diff, {k: (doc_r["parameters"].get(k), doc_py["parameters"].get(k)) for k in diff}
+    diff = {k for k in set(doc_r["output"]) | set(doc_py["output"])
+            if doc_r["output"].get(k) != doc_py["output"].get(k)}
+    assert not diff, {k: (str(doc_r["output"].get(k))[:300], str(doc_py["output"].get(k))[:300]) for k in diff}
+    assert doc_r == doc_py
+
+
+def test_train_models(r, both, model_frame):
+    """shoal_glm / shoal_gbm / shoal_randomForest and the generated train ops give the same models as
+    shoal.GLM / GBM / DRF; get_model returns the same document in both clients."""
+    r('m_glm <- shoal_glm(x = c("a", "b", "c"), y = "y", training_frame = "mfr", family = "binomial", '
+      'lambda_value = 0, seed = 3, model_id = "glm_r", progress = FALSE)')
+    shoal.GLM(family="binomial", lambda_value=0.0, seed=3, model_id="glm_py").train(
+        x=["a", "b", "c"], y="y", training_frame=model_frame, progress=False)
+    _same_model(r, "m_glm", "glm_py", "glm_r")
+    r('m_gbm <- shoal_gbm(y = "y", training_frame = shoal_get_frame("mfr"), ntrees = 4L, max_depth = 3L, '
+      'seed = 5, model_id = "gbm_r", progress = FALSE)')
+    shoal.GBM(ntrees=4, max_depth=3, seed=5, model_id="gbm_py").train(y="y", training_frame=model_frame,
+                                                                       progress=False)
+    _same_model(r, "m_gbm", "gbm_py", "gbm_r")
+    r('m_drf <- shoal_train_drf("mfr", "y", ntrees = 3L, max_depth = 4L, seed = 2, model_id = "drf_r", '
+      'progress = FALSE)')
+    shoal.DRF(ntrees=3, max_depth=4, seed=2, model_id="drf_py").train(y="y", training_frame=model_frame,
+                                                                       progress=False)
+    _same_model(r, "m_drf", "drf_py", "drf_r")
+    # get_model through each client: one document
+    assert rjson(r, 'shoal:::.model_json(shoal_get_model("glm_r"))') == num_text(ops.get_model(both, "glm_r")["model"])
+    assert r('class(shoal_get_model("gbm_py"))')[0] == "ShoalModel"
+    # the same parameter errors, all problems at once
+    assert r('error_code(shoal_glm(y = "y", training_frame = "mfr", family = "nope", alpha = 2))')[0] == _py_code(
+        lambda: shoal.GLM(family="nope", alpha=2.0).train(y="y", training_frame="mfr", progress=False)) \
+        == "invalid_parameter"
+    assert r('error_code(shoal_gbm(y = "y", training_frame = "no_frame_zz"))')[0] == _py_code(
+        lambda: shoal.GBM().train(y="y", training_frame="no_frame_zz", progress=False)) == "frame_not_found"
+    assert r('error_code(shoal_get_model("no_model_zz"))')[0] == _py_code(
+        lambda: shoal.get_model("no_model_zz")) == "model_not_found"
+    # print / summary work on R's side
+    out = "\n".join(r('capture.output(print(m_glm))'))
+    assert "glm_r" in out and "Coefficients" in out
+    assert r('class(summary(m_gbm))')[0] == "ShoalModelSummary"
+
+
+def test_predict_and_performance(r, both, model_frame):
+    for key in ("glm_r", "gbm_r", "drf_r"):
+        r(f'pr <- predict(shoal_get_model("{key}"), "mfr", progress = FALSE)')
+        py = shoal.get_model(key).predict(model_frame, progress=False)
+        assert rdf(r, "as.data.frame(pr)") == canon_df(py.as_data_frame())
+        perf_r = rjson(r, f'unclass(shoal_performance(shoal_get_model("{key}"), newdata = "mfr"))')
+        perf_py = num_text(ops.model_performance(both, key, "mfr")["metrics"])
+        assert perf_r == perf_py
+        assert float(perf_r["auc"]) == shoal.get_model(key).model_performance(model_frame).auc()
+    # stored metrics, and the generated wrappers directly
+    stored = rjson(r, 'unclass(shoal_performance("glm_r"))')
+    assert stored == num_text(shoal.get_model("glm_r").output["training_metrics"])
+    r('pr2 <- shoal_predict("gbm_r", frame = "mfr", destination_frame = "pred_r", progress = FALSE)')
+    assert r_key(r, "pr2") == "pred_r"
+    assert r('error_code(predict(shoal_get_model("glm_r"), "no_frame_zz"))')[0] == _py_code(
+        lambda: shoal.get_model("glm_r").predict("no_frame_zz", progress=False)) == "frame_not_found"
+
+
+def test_list_and_delete_models(r, both, model_frame):
+    r('m_tmp <- shoal_glm(y = "y", training_frame = "mfr", family = "binomial", model_id = "tmp_r", '
+      'progress = FALSE)')
+    shoal.GLM(family="binomial", model_id="tmp_py").train(y="y", training_frame=model_frame, progress=False)
+    tab_r = rdf(r, "shoal_list_models()")
+    tab_py = canon_df(shoal.list_models())
+    assert tab_r == tab_py
+    assert {"tmp_r", "tmp_py"} <= set(shoal.list_models()["model_id"])
+    # delete through each client, seen by the other
+    r('shoal_delete_model(m_tmp)')
+    ops.delete_model(both, "tmp_py")
+    assert not {"tmp_r", "tmp_py"} & set(r("shoal_list_models()$model_id"))
+    assert not {"tmp_r", "tmp_py"} & set(shoal.list_models()["model_id"])
+    assert r('error_code(shoal_delete_model("tmp_py"))')[0] == _py_code(
+        lambda: ops.delete_model(both, "tmp_r")) == "model_not_found"
+
+
+def test_save_load_and_scorer(r, both, node_factory, tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    n = node_factory(extra_args=["--export-root", str(export)])
+    try:
+        conn = shoal.init(url=n.url, verbose=False)
+        r(f'shoal_init(url = "{n.url}", verbose = FALSE)')
+        shoal.Frame(_model_frame(), destination_frame="mfr")
+        shoal.GLM(family="binomial", model_id="sv_glm").train(y="y", training_frame="mfr", progress=False)
+        shoal.GBM(ntrees=3, seed=1, model_id="sv_gbm").train(y="y", training_frame="mfr", progress=False)
+        for key in ("sv_glm", "sv_gbm"):
+            p_r = r(f'shoal_save_model("{key}", path = "{key}_r.shoal")')[0]
+            p_py = shoal.get_model(key).save(f"{key}_py.shoal")
+            assert p_r == str(export / f"{key}_r.shoal") and p_py == str(export / f"{key}_py.shoal")
+            assert (export / f"{key}_r.shoal").read_bytes() == (export / f"{key}_py.shoal").read_bytes()
+            r(f'm_l <- shoal_load_model("{p_py}", model_id = "{key}_lr")')
+            shoal.load_model(p_r, model_id=f"{key}_lpy")
+            assert r_key_model(r, "m_l") == f"{key}_lr"
+            r(f'pl <- predict(m_l, "mfr", progress = FALSE)')
+            assert rdf(r, "as.data.frame(pl)") == canon_df(
+                shoal.get_model(f"{key}_lpy").predict("mfr", progress=False).as_data_frame())
+            # the standalone scorer: the same text in both clients
+            src_r = r(f'shoal_download_scorer("{key}")')[0]
+            assert src_r == bytes(ops.download_scorer(conn, key)).decode("utf-8")
+        assert r('error_code(shoal_save_model("sv_glm", path = "/etc/x.shoal"))')[0] == _py_code(
+            lambda: shoal.get_model("sv_glm").save("/etc/x.shoal")) == "path_not_allowed"
+        assert r('error_code(shoal_save_model("sv_glm", path = "sv_glm_r.shoal"))')[0] == _py_code(
+            lambda: shoal.get_model("sv_glm").save("sv_glm_py.shoal")) == "conflict"
+        assert r('error_code(shoal_load_model("/etc/passwd"))')[0] == _py_code(
+            lambda: shoal.load_model("/etc/passwd")) == "path_not_allowed"
+        assert r('error_code(shoal_download_scorer("no_model_zz"))')[0] == _py_code(
+            lambda: ops.download_scorer(conn, "no_model_zz")) == "model_not_found"
+    finally:
+        shoal.init(url=both.url, verbose=False)
+        r(f'shoal_init(url = "{both.url}", verbose = FALSE)')
+
+
+def r_key_model(r, var: str) -> str:
+    return r(f"shoal:::.model_key({var})")[0]
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import header_line, operations, errors, wrap
 
-__all__ = ["emit", "OWNED_GLOBS", "r_function_name", "BODY_ARGUMENTS"]
+__all__ = ["emit", "OWNED_GLOBS", "r_function_name", "BODY_ARGUMENTS", "ESTIMATORS"]
 
 OWNED_GLOBS = ("rclient/R/generated-*.R", "rclient/man/generated-*.Rd")
 
@@ -31,6 +31,11 @@ BODY_ARGUMENTS = {
     "text/csv": ("path", "file", "Path of a local file to upload; it is streamed, never read whole "
                                  "into memory."),
 }
+
+#: training operation → the H2O-style R estimator emitted next to it (same parameters, x / y /
+#: training_frame / validation_frame first, as in h2o.glm(x, y, training_frame, ...))
+ESTIMATORS = {"train_glm": "shoal_glm", "train_gbm": "shoal_gbm", "train_drf": "shoal_randomForest"}
+_ESTIMATOR_FIRST = ("x", "y", "training_frame", "validation_frame")
 
 _R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
                "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in"}
@@ -188,12 +193,63 @@ def _wrap_roxy(text: str, prefix: str = "#' ") -> list[str]:
     return [prefix + out[0]] + [prefix + "  " + line for line in out[1:]]
 
 
+def _estimator_args(op: dict) -> list[dict]:
+    params = {p["name"]: p for p in op.get("params", [])}
+    first = [params[n] for n in _ESTIMATOR_FIRST if n in params]
+    return first + [p for p in op.get("params", []) if p["name"] not in _ESTIMATOR_FIRST]
+
+
+def _estimator_formal(p: dict) -> str:
+    ident = _r_ident(p["name"])
+    return ident if p.get("required") else f"{ident} = NULL"
+
+
+def _emit_estimator(op: dict) -> list[str]:
+    """``shoal_glm()`` & co: the training operation with H2O's argument order; returns a ShoalModel."""
+    name = ESTIMATORS[op["name"]]
+    params = _estimator_args(op)
+    roxy = ["#' " + line for line in wrap(op.get("summary", op["name"]), 88)]
+    roxy += ["#'", f"#' Calls `{r_function_name(op['name'])}()` (API operation `{op['name']}`), waits for the job and",
+             "#' returns the trained model (a `ShoalModel`). Only the arguments you set are sent.", "#'"]
+    for p in params:
+        roxy += _wrap_roxy(f"@param {_r_ident(p['name'])} {_param_help(p)}")
+    roxy += _wrap_roxy(f"@param progress {_PROGRESS_HELP}")
+    roxy += ["#' @return A `ShoalModel`.", "#' @family models", "#' @export"]
+    formals = [_estimator_formal(p) for p in params] + [_PROGRESS_ARG]
+    lines = roxy + [f"{name} <- function(\n" + ",\n".join("    " + a for a in formals) + ") {"]
+    call_args = [f"{_r_ident(p['name'])} = {_r_ident(p['name'])}" for p in params] + ["progress = progress"]
+    lines.append(f"  {r_function_name(op['name'])}(")
+    lines += [f"    {a}{',' if i < len(call_args) - 1 else ''}" for i, a in enumerate(call_args)]
+    lines += ["  )", "}", ""]
+    return lines
+
+
+def _emit_estimator_rd(op: dict) -> str:
+    name = ESTIMATORS[op["name"]]
+    params = _estimator_args(op)
+    usage = ", ".join([_estimator_formal(p) for p in params] + [_PROGRESS_ARG])
+    out = [header_line("%"), f"\\name{{{name}}}", f"\\alias{{{name}}}",
+           f"\\title{{{_rd_escape(op.get('summary', name).rstrip('.'))}}}",
+           "\\usage{", f"{name}({usage})", "}", "\\arguments{"]
+    for p in params:
+        out.append(f"\\item{{{_r_ident(p['name'])}}}{{{_rd_escape(_param_help(p))}}}")
+    out.append(f"\\item{{progress}}{{{_rd_escape(_PROGRESS_HELP)}}}")
+    out += ["}", "\\value{A \\code{ShoalModel}: \\code{predict()}, \\code{print()}, \\code{summary()}, "
+            "\\code{\\link{shoal_performance}()}.}", "\\description{", _rd_escape(op.get("summary", "")), "",
+            f"Calls \\code{{{r_function_name(op['name'])}()}} (API operation \\code{{{op['name']}}}), waits for "
+            "the job and returns the trained model. Only the arguments you set are sent; the server owns the "
+            "defaults.", "}", "\\concept{models}"]
+    return "\n".join(out) + "\n"
+
+
 def _emit_r(desc: dict) -> str:
     lines = [header_line("#"), ""]
     lines.append("# One function per API operation. Each body is data for .shoal_call() (R/call.R).")
     lines.append("")
     for op in operations(desc):
         lines += _emit_function(op)
+        if op["name"] in ESTIMATORS:
+            lines += _emit_estimator(op)
     lines.append("# The error catalog: code -> help. Every code is signalled as class shoal_error_<code>.")
     lines.append(".shoal_error_catalog <- c(")
     errs = errors(desc)
@@ -271,4 +327,6 @@ def emit(description: dict, root: Path) -> dict[str, str]:
     files = {"rclient/R/generated-api.R": _emit_r(description)}
     for op in operations(description):
         files[f"rclient/man/generated-{r_function_name(op['name'])}.Rd"] = _emit_rd(op)
+        if op["name"] in ESTIMATORS:
+            files[f"rclient/man/generated-{ESTIMATORS[op['name']]}.Rd"] = _emit_estimator_rd(op)
     return files

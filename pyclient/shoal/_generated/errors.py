@@ -9,6 +9,7 @@ __all__ = [
     'FrameNotFound',
     'ColumnNotFound',
     'JobNotFound',
+    'ModelNotFound',
     'NotFound',
     'ParseError',
     'PathNotAllowed',
@@ -54,6 +55,13 @@ class JobNotFound(ShoalError):
     """No job with that key exists."""
 
     code = 'job_not_found'
+    http_status = 404
+
+
+class ModelNotFound(ShoalError):
+    """No model with that key exists."""
+
+    code = 'model_not_found'
     http_status = 404
 
 
@@ -175,6 +183,7 @@ ERROR_CLASSES = {
     'frame_not_found': FrameNotFound,
     'column_not_found': ColumnNotFound,
     'job_not_found': JobNotFound,
+    'model_not_found': ModelNotFound,
     'not_found': NotFound,
     'parse_error': ParseError,
     'path_not_allowed': PathNotAllowed,

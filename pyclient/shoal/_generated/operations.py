@@ -29,6 +29,17 @@ __all__ = [
     'cancel_job',
     'evaluate',
     'shutdown',
+    'train_glm',
+    'train_gbm',
+    'train_drf',
+    'list_models',
+    'get_model',
+    'delete_model',
+    'predict',
+    'model_performance',
+    'save_model',
+    'load_model',
+    'download_scorer',
 ]
 
 API_VERSION = 1
@@ -820,3 +831,897 @@ def shutdown(conn):
     """
     query = {}
     return conn.call('POST', '/api/v1/shutdown', query=query)
+
+
+def train_glm(
+        conn, training_frame, y, *, validation_frame=None, model_id=None, x=None,
+        ignored_columns=None, weights_column=None, offset_column=None, ignore_const_cols=None,
+        seed=None, max_runtime_secs=None, nfolds=None, fold_assignment=None, fold_column=None,
+        keep_cross_validation_predictions=None, stopping_rounds=None, stopping_metric=None,
+        stopping_tolerance=None, family=None, link=None, solver=None, alpha=None,
+        lambda_value=None, lambda_search=None, nlambdas=None, lambda_min_ratio=None,
+        standardize=None, use_all_factor_levels=None, missing_values_handling=None,
+        compute_p_values=None, remove_collinear_columns=None, non_negative=None,
+        beta_constraints=None, interactions=None, intercept=None, max_iterations=None,
+        beta_epsilon=None, objective_epsilon=None, gradient_epsilon=None,
+        tweedie_variance_power=None, tweedie_link_power=None, theta=None):
+    """Train a GLM model, as a job: Generalized linear model (elastic net; IRLSM / L-BFGS; lambda search; cross-validation).
+
+    ``POST /api/v1/model_builders/glm`` (operation ``train_glm``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    training_frame : str
+        Key of the frame to train on.
+    y : str
+        Name of the response column.
+    validation_frame : str, optional
+        Key of a frame to score the model on while training.
+    model_id : str, optional
+        Key of the model to create (default: a generated key).
+    x : list[str], optional
+        Names of the predictor columns (default: every column but the response, weights,
+        offset, fold and ignored columns).
+    ignored_columns : list[str], optional
+        Names of columns not to use as predictors. (advanced)
+    weights_column : str, optional
+        Name of a column of non-negative row weights (0 drops the row). (advanced)
+    offset_column : str, optional
+        Name of a column added to the linear predictor (not fitted). (advanced)
+    ignore_const_cols : bool, optional
+        Drop constant predictor columns. Server default: true. (advanced)
+    seed : int, optional
+        Random seed (folds, sampling); -1 picks one. Range [-1, 9223372036854775807]. Server
+        default: -1. (advanced)
+    max_runtime_secs : float, optional
+        Stop training after this many seconds (0: no limit). Range [0.0, inf]. Server
+        default: 0.0. (advanced)
+    nfolds : int, optional
+        Number of cross-validation folds (0: none; otherwise at least 2). Range [0, 1000].
+        Server default: 0.
+    fold_assignment : str, optional
+        How rows are put in folds when nfolds > 0. One of "AUTO", "Random", "Modulo",
+        "Stratified". Server default: "AUTO". (advanced)
+    fold_column : str, optional
+        Name of a column giving each row's fold (instead of nfolds). (advanced)
+    keep_cross_validation_predictions : bool, optional
+        Keep the holdout predictions of the cross-validation models as a frame. Server
+        default: false. (advanced)
+    stopping_rounds : int, optional
+        Early stopping: stop when the moving average of this many scoring events did not
+        improve (0: off). Range [0, 1000]. Server default: 0. (advanced)
+    stopping_metric : str, optional
+        Metric for early stopping. One of "AUTO", "deviance", "logloss", "MSE", "RMSE",
+        "MAE", "AUC", "AUCPR", "misclassification", "mean_per_class_error". Server default:
+        "AUTO". (advanced)
+    stopping_tolerance : float, optional
+        Early stopping: relative improvement needed. Range [0.0, inf]. Server default:
+        0.001. (advanced)
+    family : str, optional
+        Distribution of the response. AUTO: binomial for a 2-level categorical response,
+        multinomial for more levels, gaussian for a numeric one. One of "AUTO", "gaussian",
+        "binomial", "quasibinomial", "multinomial", "poisson", "gamma", "tweedie",
+        "negativebinomial". Server default: "AUTO".
+    link : str, optional
+        Link function (family_default: the family's canonical link; tweedie:
+        mu^tweedie_link_power). One of "family_default", "identity", "logit", "log",
+        "inverse", "tweedie", "probit", "cloglog". Server default: "family_default".
+        (advanced)
+    solver : str, optional
+        IRLSM (Gram matrix by map/reduce, elastic-net inner solve by coordinate descent) or
+        L_BFGS (gradient by map/reduce; for wide data; ridge only). AUTO picks IRLSM up to
+        500 expanded columns, else L_BFGS. One of "AUTO", "IRLSM", "L_BFGS". Server default:
+        "AUTO". (advanced)
+    alpha : float, optional
+        Elastic-net mixing: 1 is lasso, 0 ridge. Default 0.5 (0 for L_BFGS). Range [0.0,
+        1.0].
+    lambda_value : float, optional
+        Regularization strength (the API name of H2O's `lambda`). Default: lambda_max *
+        lambda_min_ratio without lambda_search. Range [0.0, inf].
+    lambda_search : bool, optional
+        Fit the regularization path from lambda_max down to lambda_max * lambda_min_ratio.
+        Server default: false.
+    nlambdas : int, optional
+        Number of lambdas on the path (-1: 100). Range [-1, 10000]. Server default: -1.
+        (advanced)
+    lambda_min_ratio : float, optional
+        Smallest lambda of the path relative to lambda_max (-1: 1e-4 when rows > 25 *
+        columns, else 1e-2). Range [-1.0, 1.0]. Server default: -1.0. (advanced)
+    standardize : bool, optional
+        Standardize numeric columns (coefficients are reported on the original scale too).
+        Server default: true.
+    use_all_factor_levels : bool, optional
+        Give every categorical level a coefficient (no reference level). Server default:
+        false. (advanced)
+    missing_values_handling : str, optional
+        Missing predictors: MeanImputation (numeric: mean, categorical: most frequent level)
+        or Skip (drop the row). One of "MeanImputation", "Skip". Server default:
+        "MeanImputation". (advanced)
+    compute_p_values : bool, optional
+        Standard errors, z values and p values of the coefficients (only without
+        regularization: lambda_value=0). Server default: false.
+    remove_collinear_columns : bool, optional
+        Drop columns that are linear combinations of earlier ones (without regularization).
+        Server default: false. (advanced)
+    non_negative : bool, optional
+        Constrain coefficients to be >= 0. Server default: false. (advanced)
+    beta_constraints : dict, optional
+        Bounds on coefficients: {name: {lower_bound, upper_bound}} (names as in the
+        coefficients table: `col` or `col.level`). (expert)
+    interactions : list[str], optional
+        Columns whose pairwise interactions are added as predictors (numeric x numeric: the
+        product; categorical x numeric: one column per level). Interactions of two
+        categorical columns are not available. (advanced)
+    intercept : bool, optional
+        Fit an intercept. Server default: true. (advanced)
+    max_iterations : int, optional
+        Maximum IRLSM / L-BFGS iterations (-1: 50 for IRLSM, 300 for multinomial, 500 for
+        L_BFGS). Range [-1, 100000]. Server default: -1. (advanced)
+    beta_epsilon : float, optional
+        Converged when no standardized coefficient changes by more than this. Range [0.0,
+        inf]. Server default: 0.0001. (expert)
+    objective_epsilon : float, optional
+        Also converged when the objective improves by less than this, relatively (-1: off;
+        convergence is decided by beta_epsilon). Range [-1.0, inf]. Server default: -1.0.
+        (expert)
+    gradient_epsilon : float, optional
+        L-BFGS: converged when the gradient's max norm is below this (-1: 1e-6). Range
+        [-1.0, inf]. Server default: -1.0. (expert)
+    tweedie_variance_power : float, optional
+        Tweedie variance power p (variance mu^p): 0, or >= 1. Range [0.0, inf]. Server
+        default: 0.0. (advanced)
+    tweedie_link_power : float, optional
+        Tweedie link power (0: log). Server default: 1.0. (advanced)
+    theta : float, optional
+        Negative binomial dispersion theta (variance mu + theta mu^2), fixed. Range [0.0,
+        inf]. Server default: 1e-10. (advanced)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the new model's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'training_frame': training_frame,
+        'y': y,
+        'validation_frame': validation_frame,
+        'model_id': model_id,
+        'x': x,
+        'ignored_columns': ignored_columns,
+        'weights_column': weights_column,
+        'offset_column': offset_column,
+        'ignore_const_cols': ignore_const_cols,
+        'seed': seed,
+        'max_runtime_secs': max_runtime_secs,
+        'nfolds': nfolds,
+        'fold_assignment': fold_assignment,
+        'fold_column': fold_column,
+        'keep_cross_validation_predictions': keep_cross_validation_predictions,
+        'stopping_rounds': stopping_rounds,
+        'stopping_metric': stopping_metric,
+        'stopping_tolerance': stopping_tolerance,
+        'family': family,
+        'link': link,
+        'solver': solver,
+        'alpha': alpha,
+        'lambda_value': lambda_value,
+        'lambda_search': lambda_search,
+        'nlambdas': nlambdas,
+        'lambda_min_ratio': lambda_min_ratio,
+        'standardize': standardize,
+        'use_all_factor_levels': use_all_factor_levels,
+        'missing_values_handling': missing_values_handling,
+        'compute_p_values': compute_p_values,
+        'remove_collinear_columns': remove_collinear_columns,
+        'non_negative': non_negative,
+        'beta_constraints': beta_constraints,
+        'interactions': interactions,
+        'intercept': intercept,
+        'max_iterations': max_iterations,
+        'beta_epsilon': beta_epsilon,
+        'objective_epsilon': objective_epsilon,
+        'gradient_epsilon': gradient_epsilon,
+        'tweedie_variance_power': tweedie_variance_power,
+        'tweedie_link_power': tweedie_link_power,
+        'theta': theta,
+    }
+    return conn.call('POST', '/api/v1/model_builders/glm', query={}, body=body)
+
+
+def train_gbm(
+        conn, training_frame, y, *, validation_frame=None, model_id=None, x=None,
+        ignored_columns=None, weights_column=None, offset_column=None, ignore_const_cols=None,
+        seed=None, max_runtime_secs=None, nfolds=None, fold_assignment=None, fold_column=None,
+        keep_cross_validation_predictions=None, stopping_rounds=None, stopping_metric=None,
+        stopping_tolerance=None, ntrees=None, max_depth=None, min_rows=None,
+        min_split_improvement=None, nbins=None, nbins_top_level=None, nbins_cats=None,
+        histogram_type=None, sample_rate=None, col_sample_rate_per_tree=None,
+        score_tree_interval=None, checkpoint=None, distribution=None, tweedie_power=None,
+        quantile_alpha=None, huber_alpha=None, learn_rate=None, learn_rate_annealing=None,
+        col_sample_rate=None, monotone_constraints=None, max_abs_leafnode_pred=None):
+    """Train a GBM model, as a job: Gradient boosting machine (histogram trees reduced across nodes).
+
+    ``POST /api/v1/model_builders/gbm`` (operation ``train_gbm``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    training_frame : str
+        Key of the frame to train on.
+    y : str
+        Name of the response column.
+    validation_frame : str, optional
+        Key of a frame to score the model on while training.
+    model_id : str, optional
+        Key of the model to create (default: a generated key).
+    x : list[str], optional
+        Names of the predictor columns (default: every column but the response, weights,
+        offset, fold and ignored columns).
+    ignored_columns : list[str], optional
+        Names of columns not to use as predictors. (advanced)
+    weights_column : str, optional
+        Name of a column of non-negative row weights (0 drops the row). (advanced)
+    offset_column : str, optional
+        Name of a column added to the linear predictor (not fitted). (advanced)
+    ignore_const_cols : bool, optional
+        Drop constant predictor columns. Server default: true. (advanced)
+    seed : int, optional
+        Random seed (folds, sampling); -1 picks one. Range [-1, 9223372036854775807]. Server
+        default: -1. (advanced)
+    max_runtime_secs : float, optional
+        Stop training after this many seconds (0: no limit). Range [0.0, inf]. Server
+        default: 0.0. (advanced)
+    nfolds : int, optional
+        Number of cross-validation folds (0: none; otherwise at least 2). Range [0, 1000].
+        Server default: 0.
+    fold_assignment : str, optional
+        How rows are put in folds when nfolds > 0. One of "AUTO", "Random", "Modulo",
+        "Stratified". Server default: "AUTO". (advanced)
+    fold_column : str, optional
+        Name of a column giving each row's fold (instead of nfolds). (advanced)
+    keep_cross_validation_predictions : bool, optional
+        Keep the holdout predictions of the cross-validation models as a frame. Server
+        default: false. (advanced)
+    stopping_rounds : int, optional
+        Early stopping: stop when the moving average of this many scoring events did not
+        improve (0: off). Range [0, 1000]. Server default: 0. (advanced)
+    stopping_metric : str, optional
+        Metric for early stopping. One of "AUTO", "deviance", "logloss", "MSE", "RMSE",
+        "MAE", "AUC", "AUCPR", "misclassification", "mean_per_class_error". Server default:
+        "AUTO". (advanced)
+    stopping_tolerance : float, optional
+        Early stopping: relative improvement needed. Range [0.0, inf]. Server default:
+        0.001. (advanced)
+    ntrees : int, optional
+        Number of trees (boosting iterations for GBM). Range [0, 100000]. Server default:
+        50.
+    max_depth : int, optional
+        Maximum tree depth (0: a single leaf). Range [0, 100]. Server default: 5.
+    min_rows : float, optional
+        Fewest (weighted) training rows in a leaf. Range [0.0, inf]. Server default: 10.0.
+    min_split_improvement : float, optional
+        Smallest objective reduction (split gain) a split must achieve. Range [0.0, inf].
+        Server default: 1e-05. (advanced)
+    nbins : int, optional
+        Bins of the numeric histograms at the deepest levels (UniformAdaptive) or overall
+        (QuantilesGlobal). Range [2, 65000]. Server default: 20. (advanced)
+    nbins_top_level : int, optional
+        Bins of the numeric histograms at the root; halved at each level down to nbins
+        (UniformAdaptive, Random). Range [2, 65000]. Server default: 1024. (advanced)
+    nbins_cats : int, optional
+        Most bins of a categorical column (more levels are grouped). Range [2, 65000].
+        Server default: 1024. (advanced)
+    histogram_type : str, optional
+        How numeric columns are binned. One of "AUTO", "UniformAdaptive", "QuantilesGlobal",
+        "Random". Server default: "AUTO". (advanced)
+    sample_rate : float, optional
+        Row sample rate per tree (without replacement). Range [0.0, 1.0]. Server default:
+        1.0.
+    col_sample_rate_per_tree : float, optional
+        Column sample rate per tree. Range [0.0, 1.0]. Server default: 1.0. (advanced)
+    score_tree_interval : int, optional
+        Score the model every this many trees (0: H2O's default schedule). Range [0, inf].
+        Server default: 0. (advanced)
+    checkpoint : str, optional
+        Key of a model of the same algorithm to continue training from. (advanced)
+    distribution : str, optional
+        Loss (AUTO: bernoulli for 2 classes, multinomial for more, gaussian for a numeric
+        response). One of "AUTO", "bernoulli", "multinomial", "gaussian", "poisson",
+        "gamma", "tweedie", "laplace", "quantile", "huber". Server default: "AUTO".
+    tweedie_power : float, optional
+        Tweedie variance power. Range [1.0, 2.0]. Server default: 1.5. (advanced)
+    quantile_alpha : float, optional
+        Quantile of the quantile distribution. Range [0.0, 1.0]. Server default: 0.5.
+        (advanced)
+    huber_alpha : float, optional
+        Quantile of absolute residuals above which the huber loss is linear. Range [0.0,
+        1.0]. Server default: 0.9. (advanced)
+    learn_rate : float, optional
+        Learning rate (shrinkage). Range [0.0, 1.0]. Server default: 0.1.
+    learn_rate_annealing : float, optional
+        Multiply the learning rate by this after each tree. Range [0.0, 1.0]. Server
+        default: 1.0. (advanced)
+    col_sample_rate : float, optional
+        Column sample rate per split. Range [0.0, 1.0]. Server default: 1.0.
+    monotone_constraints : dict, optional
+        Column name -> 1 (increasing) or -1 (decreasing). (advanced)
+    max_abs_leafnode_pred : float, optional
+        Largest absolute leaf value (before the learning rate). Range [0.0, inf]. Server
+        default: 1.7976931348623157e+308. (expert)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the new model's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'training_frame': training_frame,
+        'y': y,
+        'validation_frame': validation_frame,
+        'model_id': model_id,
+        'x': x,
+        'ignored_columns': ignored_columns,
+        'weights_column': weights_column,
+        'offset_column': offset_column,
+        'ignore_const_cols': ignore_const_cols,
+        'seed': seed,
+        'max_runtime_secs': max_runtime_secs,
+        'nfolds': nfolds,
+        'fold_assignment': fold_assignment,
+        'fold_column': fold_column,
+        'keep_cross_validation_predictions': keep_cross_validation_predictions,
+        'stopping_rounds': stopping_rounds,
+        'stopping_metric': stopping_metric,
+        'stopping_tolerance': stopping_tolerance,
+        'ntrees': ntrees,
+        'max_depth': max_depth,
+        'min_rows': min_rows,
+        'min_split_improvement': min_split_improvement,
+        'nbins': nbins,
+        'nbins_top_level': nbins_top_level,
+        'nbins_cats': nbins_cats,
+        'histogram_type': histogram_type,
+        'sample_rate': sample_rate,
+        'col_sample_rate_per_tree': col_sample_rate_per_tree,
+        'score_tree_interval': score_tree_interval,
+        'checkpoint': checkpoint,
+        'distribution': distribution,
+        'tweedie_power': tweedie_power,
+        'quantile_alpha': quantile_alpha,
+        'huber_alpha': huber_alpha,
+        'learn_rate': learn_rate,
+        'learn_rate_annealing': learn_rate_annealing,
+        'col_sample_rate': col_sample_rate,
+        'monotone_constraints': monotone_constraints,
+        'max_abs_leafnode_pred': max_abs_leafnode_pred,
+    }
+    return conn.call('POST', '/api/v1/model_builders/gbm', query={}, body=body)
+
+
+def train_drf(
+        conn, training_frame, y, *, validation_frame=None, model_id=None, x=None,
+        ignored_columns=None, weights_column=None, offset_column=None, ignore_const_cols=None,
+        seed=None, max_runtime_secs=None, nfolds=None, fold_assignment=None, fold_column=None,
+        keep_cross_validation_predictions=None, stopping_rounds=None, stopping_metric=None,
+        stopping_tolerance=None, ntrees=None, max_depth=None, min_rows=None,
+        min_split_improvement=None, nbins=None, nbins_top_level=None, nbins_cats=None,
+        histogram_type=None, sample_rate=None, col_sample_rate_per_tree=None,
+        score_tree_interval=None, checkpoint=None, mtries=None, binomial_double_trees=None):
+    """Train a DRF model, as a job: Distributed random forest (histogram trees reduced across nodes).
+
+    ``POST /api/v1/model_builders/drf`` (operation ``train_drf``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    training_frame : str
+        Key of the frame to train on.
+    y : str
+        Name of the response column.
+    validation_frame : str, optional
+        Key of a frame to score the model on while training.
+    model_id : str, optional
+        Key of the model to create (default: a generated key).
+    x : list[str], optional
+        Names of the predictor columns (default: every column but the response, weights,
+        offset, fold and ignored columns).
+    ignored_columns : list[str], optional
+        Names of columns not to use as predictors. (advanced)
+    weights_column : str, optional
+        Name of a column of non-negative row weights (0 drops the row). (advanced)
+    offset_column : str, optional
+        Name of a column added to the linear predictor (not fitted). (advanced)
+    ignore_const_cols : bool, optional
+        Drop constant predictor columns. Server default: true. (advanced)
+    seed : int, optional
+        Random seed (folds, sampling); -1 picks one. Range [-1, 9223372036854775807]. Server
+        default: -1. (advanced)
+    max_runtime_secs : float, optional
+        Stop training after this many seconds (0: no limit). Range [0.0, inf]. Server
+        default: 0.0. (advanced)
+    nfolds : int, optional
+        Number of cross-validation folds (0: none; otherwise at least 2). Range [0, 1000].
+        Server default: 0.
+    fold_assignment : str, optional
+        How rows are put in folds when nfolds > 0. One of "AUTO", "Random", "Modulo",
+        "Stratified". Server default: "AUTO". (advanced)
+    fold_column : str, optional
+        Name of a column giving each row's fold (instead of nfolds). (advanced)
+    keep_cross_validation_predictions : bool, optional
+        Keep the holdout predictions of the cross-validation models as a frame. Server
+        default: false. (advanced)
+    stopping_rounds : int, optional
+        Early stopping: stop when the moving average of this many scoring events did not
+        improve (0: off). Range [0, 1000]. Server default: 0. (advanced)
+    stopping_metric : str, optional
+        Metric for early stopping. One of "AUTO", "deviance", "logloss", "MSE", "RMSE",
+        "MAE", "AUC", "AUCPR", "misclassification", "mean_per_class_error". Server default:
+        "AUTO". (advanced)
+    stopping_tolerance : float, optional
+        Early stopping: relative improvement needed. Range [0.0, inf]. Server default:
+        0.001. (advanced)
+    ntrees : int, optional
+        Number of trees (boosting iterations for GBM). Range [0, 100000]. Server default:
+        50.
+    max_depth : int, optional
+        Maximum tree depth (0: a single leaf). Range [0, 100]. Server default: 20.
+    min_rows : float, optional
+        Fewest (weighted) training rows in a leaf. Range [0.0, inf]. Server default: 1.0.
+    min_split_improvement : float, optional
+        Smallest objective reduction (split gain) a split must achieve. Range [0.0, inf].
+        Server default: 1e-05. (advanced)
+    nbins : int, optional
+        Bins of the numeric histograms at the deepest levels (UniformAdaptive) or overall
+        (QuantilesGlobal). Range [2, 65000]. Server default: 20. (advanced)
+    nbins_top_level : int, optional
+        Bins of the numeric histograms at the root; halved at each level down to nbins
+        (UniformAdaptive, Random). Range [2, 65000]. Server default: 1024. (advanced)
+    nbins_cats : int, optional
+        Most bins of a categorical column (more levels are grouped). Range [2, 65000].
+        Server default: 1024. (advanced)
+    histogram_type : str, optional
+        How numeric columns are binned. One of "AUTO", "UniformAdaptive", "QuantilesGlobal",
+        "Random". Server default: "AUTO". (advanced)
+    sample_rate : float, optional
+        Row sample rate per tree (without replacement). Range [0.0, 1.0]. Server default:
+        0.632.
+    col_sample_rate_per_tree : float, optional
+        Column sample rate per tree. Range [0.0, 1.0]. Server default: 1.0. (advanced)
+    score_tree_interval : int, optional
+        Score the model every this many trees (0: H2O's default schedule). Range [0, inf].
+        Server default: 0. (advanced)
+    checkpoint : str, optional
+        Key of a model of the same algorithm to continue training from. (advanced)
+    mtries : int, optional
+        Columns tried at each split (-1: sqrt(p) for classification, p/3 for regression; -2:
+        all). Range [-2, inf]. Server default: -1.
+    binomial_double_trees : bool, optional
+        Grow one tree per class for two classes (instead of one). Server default: false.
+        (advanced)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the new model's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'training_frame': training_frame,
+        'y': y,
+        'validation_frame': validation_frame,
+        'model_id': model_id,
+        'x': x,
+        'ignored_columns': ignored_columns,
+        'weights_column': weights_column,
+        'offset_column': offset_column,
+        'ignore_const_cols': ignore_const_cols,
+        'seed': seed,
+        'max_runtime_secs': max_runtime_secs,
+        'nfolds': nfolds,
+        'fold_assignment': fold_assignment,
+        'fold_column': fold_column,
+        'keep_cross_validation_predictions': keep_cross_validation_predictions,
+        'stopping_rounds': stopping_rounds,
+        'stopping_metric': stopping_metric,
+        'stopping_tolerance': stopping_tolerance,
+        'ntrees': ntrees,
+        'max_depth': max_depth,
+        'min_rows': min_rows,
+        'min_split_improvement': min_split_improvement,
+        'nbins': nbins,
+        'nbins_top_level': nbins_top_level,
+        'nbins_cats': nbins_cats,
+        'histogram_type': histogram_type,
+        'sample_rate': sample_rate,
+        'col_sample_rate_per_tree': col_sample_rate_per_tree,
+        'score_tree_interval': score_tree_interval,
+        'checkpoint': checkpoint,
+        'mtries': mtries,
+        'binomial_double_trees': binomial_double_trees,
+    }
+    return conn.call('POST', '/api/v1/model_builders/drf', query={}, body=body)
+
+
+def list_models(conn):
+    """Every model on the node.
+
+    ``GET /api/v1/models`` (operation ``list_models``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+
+    Returns
+    -------
+    dict
+        {models: [ModelInfo]}
+
+    Raises
+    ------
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    """
+    query = {}
+    return conn.call('GET', '/api/v1/models', query=query)
+
+
+def get_model(conn, key):
+    """A model: parameters and output (coefficients, metrics, variable importances, scoring history); while it trains, the snapshot so far (status RUNNING).
+
+    ``GET /api/v1/models/{key}`` (operation ``get_model``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+
+    Returns
+    -------
+    dict
+        {model: {model_id, algo, status, parameters, output}}
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    """
+    query = {}
+    return conn.call('GET', '/api/v1/models/{key}'.replace('{key}', path_param(key)), query=query)
+
+
+def delete_model(conn, key):
+    """Delete a model.
+
+    ``DELETE /api/v1/models/{key}`` (operation ``delete_model``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+
+    Returns
+    -------
+    dict
+        {deleted: key}
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    """
+    query = {}
+    return conn.call('DELETE', '/api/v1/models/{key}'.replace('{key}', path_param(key)), query=query)
+
+
+def predict(conn, key, frame, *, destination_frame=None, max_runtime_secs=None):
+    """Score a frame with a model, as a job; the predictions (and per-class probabilities) become a new frame.
+
+    ``POST /api/v1/models/{key}/predict`` (operation ``predict``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    frame : str
+        Key of the frame to score.
+    destination_frame : str, optional
+        Key of the prediction frame; default: a new key.
+    max_runtime_secs : float, optional
+        Stop the job after this many seconds (0: no limit). Range [0.0, 1000000000.0].
+        Server default: 0.0. (advanced)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the prediction frame's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'frame': frame,
+        'destination_frame': destination_frame,
+        'max_runtime_secs': max_runtime_secs,
+    }
+    return conn.call('POST', '/api/v1/models/{key}/predict'.replace('{key}', path_param(key)), query={}, body=body)
+
+
+def model_performance(conn, key, frame):
+    """Metrics of a model on a frame that holds the response.
+
+    ``POST /api/v1/models/{key}/performance`` (operation ``model_performance``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    frame : str
+        Key of the frame to score (must hold the response).
+
+    Returns
+    -------
+    dict
+        {metrics: {...}} (the same shape as a model's training_metrics)
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {'frame': frame}
+    return conn.call('POST', '/api/v1/models/{key}/performance'.replace('{key}', path_param(key)), query={}, body=body)
+
+
+def save_model(conn, key, path, *, force=None):
+    """Save a model to a file inside the export root (versioned, data-only format).
+
+    ``POST /api/v1/models/{key}/save`` (operation ``save_model``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    path : str
+        File to write, inside the export root (relative paths are taken relative to it).
+    force : bool, optional
+        Replace an existing file. Server default: false.
+
+    Returns
+    -------
+    dict
+        {path: str}
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    PathNotAllowed
+        ``path_not_allowed``: The path is outside every configured data root, or is not a
+        plain local path.
+    NotFound
+        ``not_found``: No such route or object.
+    Conflict
+        ``conflict``: The object is in a state that does not allow this request.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {'path': path, 'force': force}
+    return conn.call('POST', '/api/v1/models/{key}/save'.replace('{key}', path_param(key)), query={}, body=body)
+
+
+def load_model(conn, path, *, model_id=None):
+    """Load a saved model from a file inside a data root or the export root.
+
+    ``POST /api/v1/load_model`` (operation ``load_model``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    path : str
+        The model file (inside a data root or the export root).
+    model_id : str, optional
+        Key to register the model under; default: its saved key.
+
+    Returns
+    -------
+    dict
+        {model: ModelInfo}
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    PathNotAllowed
+        ``path_not_allowed``: The path is outside every configured data root, or is not a
+        plain local path.
+    NotFound
+        ``not_found``: No such route or object.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {'path': path, 'model_id': model_id}
+    return conn.call('POST', '/api/v1/load_model', query={}, body=body)
+
+
+def download_scorer(conn, key, *, progress=None):
+    """Standalone scoring code for a model: one pure-Python file (no Shoal, no numpy needed) giving the same predictions as the node.
+
+    ``GET /api/v1/models/{key}/scorer`` (operation ``download_scorer``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    progress : callable, optional
+        ``progress(done_bytes, total_bytes)``, called while the body streams.
+
+    Returns
+    -------
+    bytearray
+        text/x-python source
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    """
+    query = {}
+    return conn.download('/api/v1/models/{key}/scorer'.replace('{key}', path_param(key)), query=query, progress=progress)

@@ -350,3 +350,6 @@ HANDLERS = {
     "cancel_job": cancel_job,
 }
 
+from .model_ops import MODEL_HANDLERS  # noqa: E402
+
+HANDLERS.update(MODEL_HANDLERS)

@@ -215,4 +215,9 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=("unauthorized", "forbidden"), tags=("node",)),
 )
 
+# the model operations (training per algorithm, predict, performance, persistence, scorer)
+from .model_ops import MODEL_OPERATIONS  # noqa: E402
+
+OPERATIONS = OPERATIONS + MODEL_OPERATIONS
+
 OPERATIONS_BY_NAME = {op.name: op for op in OPERATIONS}
