@@ -44,9 +44,9 @@ class _View:
     def live_members(self):
         return self.members()
 
-    def submit_map(self, member, task, key, cols, params, idx):
+    def submit_map(self, member, task, key, cols, params, idx, token=None):
         node, params = self.nodes[member], _wire(params)
-        return self.pool.submit(lambda: _wire(node.runtime.execute_map(task, key, cols, params, idx)))
+        return self.pool.submit(lambda: _wire(node.runtime.execute_map(task, key, cols, params, idx, token=token)))
 
 
 @pytest.fixture(scope="module")

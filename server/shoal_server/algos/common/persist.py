@@ -58,15 +58,22 @@ def model_to_bytes(model: Model) -> bytes:
            "output": _jsonable(model.output), "created_ms": int(model.created_ms), "arrays": sorted(model.arrays)}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("model.json", json.dumps(doc, allow_nan=False, sort_keys=True))
+        zf.writestr(_entry("model.json"), json.dumps(doc, allow_nan=False, sort_keys=True))
         for name in sorted(model.arrays):
             arr = np.asarray(model.arrays[name])
             if arr.dtype.kind not in "biuf":
                 raise InvalidParameter(f"Model array `{name}` has dtype {arr.dtype}; only numbers can be saved.", {})
             ab = io.BytesIO()
             np.save(ab, arr, allow_pickle=False)
-            zf.writestr(f"arrays/{name}.npy", ab.getvalue())
+            zf.writestr(_entry(f"arrays/{name}.npy"), ab.getvalue())
     return buf.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed time stamp: the same model always saves to the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def save_model(model: Model, path: str) -> str:
