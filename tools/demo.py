@@ -169,7 +169,7 @@ def main() -> int:
     status |= 0 if same else 1
 
     print()
-    print(f"The node keeps running at {URL} (web UI: {URL}/).")
+    print(f"The node keeps running at {URL} (API: {URL}/api/v1/metadata).")
     print("In Python:  import shoal; shoal.init(); shoal.get_frame('flights').describe()")
     print("Stop it with:  make stop   (or: python tools/demo.py --stop"
           + (f", or: kill {pid})" if pid else ")"))
