@@ -3,7 +3,7 @@
 Technical note (publishing). Result chunks are written into each node's chunk store under a
 private *staging* key (``<dest>.staging.<hex>``), never under the destination key. Only when every
 chunk of every node is written does :func:`publish` move the staging chunks to the destination on
-every member (the ``munging.publish`` indexed task, one index per member) and register the header
+every member (``tasks.frames.publish``, shared with the models) and register the header
 in the catalog (and broadcast it to the other members). Any failure before that drops the staging
 chunks everywhere (:func:`discard`), so no partial frame is ever visible.
 
@@ -15,7 +15,6 @@ store currently counts such a shared chunk once per frame that refers to it (see
 from __future__ import annotations
 
 import time
-import uuid
 
 import numpy as np
 
@@ -23,7 +22,8 @@ from ..errors import InvalidParameter
 from ..store import codecs
 from ..store.frame import ColumnHeader, FrameHeader
 from ..store.layout import home_of, starts_from_nrows
-from ..tasks import IndexedTask, MRTask, register_task
+from ..tasks import MRTask, register_task
+from ..tasks.frames import delete_frame, discard, publish, staging_key  # noqa: F401  (re-exported)
 from .chunkeval import ChunkEnv, output_chunk, row_selection
 
 __all__ = ["materialize", "gather", "store_columns", "publish", "discard", "staging_key", "ColumnData",
@@ -31,10 +31,6 @@ __all__ = ["materialize", "gather", "store_columns", "publish", "discard", "stag
 
 #: Rows per chunk of frames written from gathered data (sort, merge, group_by output, ...).
 OUTPUT_CHUNK_ROWS = 1 << 16
-
-
-def staging_key(dest: str) -> str:
-    return f"{dest}.staging.{uuid.uuid4().hex[:12]}"
 
 
 # ================================================================================ materialize (map)
@@ -64,73 +60,6 @@ class Materialize(MRTask):
 
     def reduce(self, a, b):
         return {"rows": np.concatenate([a["rows"], b["rows"]])}
-
-
-@register_task
-class Publish(IndexedTask):
-    """On one member: move the staging chunks to the destination key (index = member position)."""
-
-    name = "munging.publish"
-
-    def map(self, ctx, index, params):
-        ctx.node.chunks.rename_frame(params["staging"], params["dest"])
-        return {}
-
-    def reduce(self, a, b):
-        return {}
-
-
-@register_task
-class Discard(IndexedTask):
-    """On one member: free the chunks stored under ``params["key"]``."""
-
-    name = "munging.discard"
-
-    def map(self, ctx, index, params):
-        ctx.node.chunks.remove_frame(params["key"])
-        return {}
-
-    def reduce(self, a, b):
-        return {}
-
-
-def _on_members(node, task: str, params: dict, members) -> None:
-    members = list(members)
-    if node.cluster is None or members == [node.self_id]:
-        node.runtime.execute_indexed(task, params, [0])
-        return
-    node.runtime.run_indexed(task, len(members), params, members=members)
-
-
-def discard(node, key: str, members) -> None:
-    """Free ``key``'s chunks on every member (best effort on a cluster with lost nodes)."""
-    try:
-        _on_members(node, "munging.discard", {"key": key}, members)
-    except Exception:  # a lost node holds nothing worth freeing
-        node.chunks.remove_frame(key)
-
-
-def publish(node, staging: str, header: FrameHeader) -> FrameHeader:
-    """Make ``header`` (whose chunks sit under ``staging`` on every member) visible everywhere."""
-    _on_members(node, "munging.publish", {"staging": staging, "dest": header.key}, header.members)
-    node.catalog.put(header)
-    cluster = node.cluster
-    if cluster is not None and list(header.members) != [node.self_id]:
-        cluster.broadcast_header(header.to_wire())
-    return header
-
-
-def delete_frame(node, key: str) -> None:
-    """Remove a frame (a temporary of one evaluation) from the catalog and every member's store."""
-    header = node.catalog.remove(key)
-    if header is None:
-        return
-    if node.cluster is not None:
-        try:
-            node.cluster.broadcast_remove(key)
-        except Exception:
-            pass
-    discard(node, key, header.members)
 
 
 def materialize(node, anchor: FrameHeader, dest: str, columns: list[tuple[ColumnHeader, list]],

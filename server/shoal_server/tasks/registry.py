@@ -19,6 +19,7 @@ _REGISTRY: dict[str, "MRTask"] = {}
 #: thing imported: a name received from a peer is a registry key, never a module path.
 TASK_MODULES = (
     "shoal_server.store.rollups",
+    "shoal_server.tasks.frames",
     "shoal_server.parser.parse",
     "shoal_server.munging",
     "shoal_server.metrics",

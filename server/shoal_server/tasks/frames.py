@@ -1,0 +1,90 @@
+"""Publishing frames that tasks write, all or nothing, on every member.
+
+Technical note. A task that writes a new frame (munging results, model predictions) stores its
+chunks on each chunk's home node under a private *staging* key (``<dest>.staging.<hex>``), never
+under the destination key. Only when every chunk of every node is written does :func:`publish` move
+the staging chunks to the destination on every member (the ``frames.publish`` indexed task, one
+index per member) and register the header in the catalog (broadcast to the other members). Any
+failure before that drops the staging chunks everywhere (:func:`discard`), so no partial frame is
+ever visible. The parser has its own variant (it must also fence late writes of a cancelled parse).
+"""
+from __future__ import annotations
+
+import uuid
+
+from ..store.frame import FrameHeader
+from .registry import IndexedTask, register_task
+
+__all__ = ["staging_key", "publish", "discard", "delete_frame"]
+
+
+def staging_key(dest: str) -> str:
+    """A fresh private key to stage the chunks of frame ``dest`` under."""
+    return f"{dest}.staging.{uuid.uuid4().hex[:12]}"
+
+
+@register_task
+class PublishChunks(IndexedTask):
+    """On one member: move the staging chunks to the destination key (index = member position)."""
+
+    name = "frames.publish"
+
+    def map(self, ctx, index, params):
+        ctx.node.chunks.rename_frame(params["staging"], params["dest"])
+        return {}
+
+    def reduce(self, a, b):
+        return {}
+
+
+@register_task
+class DiscardChunks(IndexedTask):
+    """On one member: free the chunks stored under ``params["key"]``."""
+
+    name = "frames.discard"
+
+    def map(self, ctx, index, params):
+        ctx.node.chunks.remove_frame(params["key"])
+        return {}
+
+    def reduce(self, a, b):
+        return {}
+
+
+def _on_members(node, task: str, params: dict, members) -> None:
+    members = list(members)
+    if node.cluster is None or members == [node.self_id]:
+        node.runtime.execute_indexed(task, params, [0])
+        return
+    node.runtime.run_indexed(task, len(members), params, members=members)
+
+
+def publish(node, staging: str, header: FrameHeader) -> FrameHeader:
+    """Make ``header`` (whose chunks sit under ``staging`` on every member) visible everywhere."""
+    _on_members(node, PublishChunks.name, {"staging": staging, "dest": header.key}, header.members)
+    node.catalog.put(header)
+    cluster = node.cluster
+    if cluster is not None and list(header.members) != [node.self_id]:
+        cluster.broadcast_header(header.to_wire())
+    return header
+
+
+def discard(node, key: str, members) -> None:
+    """Free ``key``'s chunks on every member (best effort on a cluster with lost nodes)."""
+    try:
+        _on_members(node, DiscardChunks.name, {"key": key}, members)
+    except Exception:  # noqa: BLE001 - a lost node holds nothing worth freeing
+        node.chunks.remove_frame(key)
+
+
+def delete_frame(node, key: str) -> None:
+    """Remove a frame (e.g. a temporary) from the catalog and from every member's chunk store."""
+    header = node.catalog.remove(key)
+    if header is None:
+        return
+    if node.cluster is not None:
+        try:
+            node.cluster.broadcast_remove(key)
+        except Exception:  # noqa: BLE001 - members that cannot hear it hold nothing reachable
+            pass
+    discard(node, key, header.members)
