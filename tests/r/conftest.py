@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from nodeproc import free_port  # noqa: F401  (one port-pair finder for every test folder)
 
 ROOT = Path(__file__).resolve().parents[2]
 RCLIENT = ROOT / "rclient"
@@ -35,23 +36,6 @@ def r_lib(tmp_path_factory) -> Path:
     assert proc.returncode == 0, f"R CMD INSTALL failed:\n{proc.stdout}\n{proc.stderr}"
     assert (lib / "shoal" / "DESCRIPTION").exists()
     return lib
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (and whose +1 is free too)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair found")
 
 
 def r_env(r_lib: Path, **extra: str) -> dict[str, str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 
-import msgpack
 import numpy as np
 import pytest
 
 from shoal_server.algos.drf import train_drf
 from shoal_server.algos.gbm import train_gbm
-from shoal_server.cluster.protocol import _ext_hook, pack_partial, unpack_partial
+from fakecluster import FakeClusterView
 from shoal_server.config import NodeConfig
 from shoal_server.node import Node
 from shoal_server.store.codecs import encode
@@ -19,47 +18,13 @@ from shoal_server.store.layout import home_of
 from shoal_server.store.types import ColType
 
 
-def _wire(obj):
-    tree, arrays = pack_partial(obj)
-    back = msgpack.unpackb(msgpack.packb(tree, use_bin_type=True), raw=False, ext_hook=_ext_hook,
-                           strict_map_key=False)
-    return unpack_partial(back, [a.copy() for a in arrays])
-
-
-class _View:
-    """The part of ``ClusterView`` the runtime uses (maps and indexed maps)."""
-
-    def __init__(self, nodes, pool):
-        self.nodes, self.pool = nodes, pool
-
-    def members(self):
-        return sorted(self.nodes)
-
-    def lock(self):
-        return self.members()
-
-    def lost(self):
-        return set()
-
-    def live_members(self):
-        return self.members()
-
-    def submit_map(self, member, task, key, cols, params, idx, **kw):
-        node, params = self.nodes[member], _wire(params)
-        return self.pool.submit(lambda: _wire(node.runtime.execute_map(task, key, cols, params, idx)))
-
-    def submit_indexed(self, member, task, params, idx, **kw):
-        node, params = self.nodes[member], _wire(params)
-        return self.pool.submit(lambda: _wire(node.runtime.execute_indexed(task, params, idx)))
-
-
 @pytest.fixture(scope="module")
 def cluster():
     nodes = [Node(NodeConfig(threads=2, port=62000 + 10 * i)) for i in range(3)]
     pool = cf.ThreadPoolExecutor(6)
     by_id = {n.self_id: n for n in nodes}
     for n in nodes:
-        n.cluster = _View(by_id, pool)
+        n.cluster = FakeClusterView(by_id, pool)
     yield nodes
     pool.shutdown()
     for n in nodes:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 
-import msgpack
 import numpy as np
 import pytest
 
-from shoal_server.cluster.protocol import _ext_hook, pack_partial, unpack_partial
+from fakecluster import FakeClusterView
 from shoal_server.config import NodeConfig
 from shoal_server.metrics import (binomial_metrics, binomial_metrics_from_arrays, multinomial_metrics,
                                   multinomial_metrics_from_arrays, regression_metrics, regression_metrics_from_arrays)
@@ -19,43 +18,13 @@ from shoal_server.store.layout import home_of
 from shoal_server.store.types import ColType
 
 
-def _wire(obj):
-    tree, arrays = pack_partial(obj)
-    back = msgpack.unpackb(msgpack.packb(tree, use_bin_type=True), raw=False, ext_hook=_ext_hook,
-                           strict_map_key=False)
-    return unpack_partial(back, [a.copy() for a in arrays])
-
-
-class _View:
-    """The part of ``ClusterView`` the runtime uses."""
-
-    def __init__(self, nodes, pool):
-        self.nodes, self.pool = nodes, pool
-
-    def members(self):
-        return sorted(self.nodes)
-
-    def lock(self):
-        return self.members()
-
-    def lost(self):
-        return set()
-
-    def live_members(self):
-        return self.members()
-
-    def submit_map(self, member, task, key, cols, params, idx, token=None):
-        node, params = self.nodes[member], _wire(params)
-        return self.pool.submit(lambda: _wire(node.runtime.execute_map(task, key, cols, params, idx, token=token)))
-
-
 @pytest.fixture(scope="module")
 def cluster():
     nodes = [Node(NodeConfig(threads=2, port=61000 + 10 * i)) for i in range(3)]
     pool = cf.ThreadPoolExecutor(6)
     by_id = {n.self_id: n for n in nodes}
     for n in nodes:
-        n.cluster = _View(by_id, pool)
+        n.cluster = FakeClusterView(by_id, pool)
     yield nodes
     pool.shutdown()
     for n in nodes:
