@@ -340,7 +340,16 @@ def build_description(operations: Iterable[Operation]) -> dict[str, Any]:
         "operations": [op.to_json() for op in operations],
         "errors": [{"code": code, "http_status": klass.http_status, "help": klass.help}
                    for code, klass in ERROR_CATALOG.items()],
+        # The closed set of expression primitives `evaluate` accepts (docs/munging.md): the clients
+        # generate one builder function per entry from this list, as they do for operations.
+        "expression_ops": _expression_ops(),
     }
+
+
+def _expression_ops() -> list[dict[str, Any]]:
+    from ..munging.expr import describe
+
+    return describe()
 
 
 def _schema_for(p: Param) -> dict[str, Any]:
