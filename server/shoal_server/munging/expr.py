@@ -93,6 +93,10 @@ OPS: dict[str, OpSpec] = {
     **{op: OpSpec(1, 1) for op in ("year", "month", "week", "day", "dayOfWeek", "hour", "minute", "second")},
     "tolower": OpSpec(1, 1), "toupper": OpSpec(1, 1), "trim": OpSpec(1, 1), "nchar": OpSpec(1, 1),
     "substring": OpSpec(1, 1, ("start", "end")),
+    "replacefirst": OpSpec(1, 1, ("pattern", "replacement", "ignore_case"), ("pattern",)),
+    "replaceall": OpSpec(1, 1, ("pattern", "replacement", "ignore_case"), ("pattern",)),
+    "strsplit": OpSpec(1, 1, ("pattern",), ("pattern",)),
+    "grep": OpSpec(1, 1, ("pattern", "ignore_case", "invert", "output_logical"), ("pattern",)),
     "asfactor": OpSpec(1, 1), "asnumeric": OpSpec(1, 1), "ascharacter": OpSpec(1, 1),
     "as_date": OpSpec(1, 1, ("format",)),
     "levels": OpSpec(1, 1), "nlevels": OpSpec(1, 1),
@@ -162,6 +166,14 @@ OP_HELP: dict[str, str] = {
        ("year", "month", "week", "day", "dayOfWeek", "hour", "minute", "second")},
     "tolower": "Lower-case strings.", "toupper": "Upper-case strings.", "trim": "Strip surrounding whitespace.",
     "nchar": "Length of each string.", "substring": "Characters `start` (0-based) to `end` (exclusive).",
+    "replacefirst": "Replace the first match of `pattern` (RE2) by `replacement` (\\1, \\g<name> insert groups; "
+                    "`ignore_case`); enum columns: on their levels (equal results merge).",
+    "replaceall": "Replace every match of `pattern` (RE2) by `replacement` (\\1, \\g<name> insert groups; "
+                  "`ignore_case`); enum columns: on their levels (equal results merge).",
+    "strsplit": "Split one string column on `pattern` (RE2): string columns C1..Cn, n the most pieces of any "
+                "value; shorter values padded with missing.",
+    "grep": "Rows of one string/enum column matching `pattern` (RE2; `ignore_case`, `invert`): their 0-based "
+            "indices, or with `output_logical` a bool column; missing never matches.",
     "as_date": "Parse strings or enum levels as UTC times (`format`: strptime directives; default ISO 8601).",
     "asfactor": "Convert to enum.", "asnumeric": "Convert to numbers (enum: codes).",
     "ascharacter": "Convert to strings.", "levels": "Levels of enum columns.", "nlevels": "Number of levels.",
