@@ -29,7 +29,7 @@ from . import errors
 from ._generated import operations as _ops
 from .connection import Connection, current_connection, set_current_connection
 from .errors import ShoalConnectionError, ShoalError
-from .frame import Frame
+from .frame import Frame, FrameGroupBy, cbind, ifelse, merge, rbind
 from .jobs import Job, cancel as _cancel, wait as _wait
 from .model import DRF, GBM, GLM, ModelMetrics, get_model, list_models, load_model
 
@@ -48,6 +48,11 @@ __all__ = [
     "remove",
     "cancel",
     "Frame",
+    "FrameGroupBy",
+    "ifelse",
+    "merge",
+    "cbind",
+    "rbind",
     "Job",
     "Connection",
     "ShoalError",

@@ -11,47 +11,79 @@ the tree against its closed op table and evaluates it where the data lives (see
     g = fr.group_by(["origin", "hour"]).count().mean("dep_delay").sd("dep_delay")
     g.evaluate(dest="by_origin")            # -> {"kind": "frame", "frame": {...}}
 
-Only the standard library is used here; the transport is the client's one ``Connection``.
+Every op of the server's table also has a generated builder in :mod:`shoal._generated.expressions`
+(one function per entry of the API description's ``expression_ops``); the methods below use them.
+An ``Expr`` keeps ``refs``: the ``shoal.Frame`` handles (and their versions) it names by key, so a
+temporary frame stays alive while an expression refers to it. The transport is the client's one
+``Connection``.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+import numpy as np
 
 __all__ = ["Expr", "GroupBy", "frame", "col", "ifelse", "cbind", "rbind", "merge"]
 
 _Scalar = (int, float, str, bool, type(None))
 
 
-def _arg(v: Any) -> Any:
-    """An operand as JSON: an Expr's tree, a Frame handle's key, or a literal scalar."""
+def _arg(v: Any) -> tuple[Any, tuple]:
+    """An operand as JSON plus the frames it refers to by key: an Expr's tree, a ``shoal.Frame``
+    (its lazy expression, or its key), or a literal scalar."""
     if isinstance(v, Expr):
-        return v.tree
+        return v.tree, v.refs
+    as_expr = getattr(v, "_as_expr", None)
+    if as_expr is not None and not isinstance(v, type):
+        e = as_expr()
+        return e.tree, e.refs
     key = getattr(v, "key", None)
     if isinstance(key, str) and not isinstance(v, (str, bytes)):
-        return {"op": "frame", "key": key}
+        return {"op": "frame", "key": key}, ()
     if isinstance(v, _Scalar):
-        return v
+        return v, ()
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return v.item(), ()
     raise TypeError(f"An expression operand is an Expr, a Frame, a number, a string, a bool or None; got "
                     f"{type(v).__name__}.")
+
+
+def _merge_refs(*groups: tuple) -> tuple:
+    seen: dict[int, tuple] = {}
+    for g in groups:
+        for r in g:
+            seen.setdefault(id(r[0]), r)
+    return tuple(seen.values())
 
 
 class Expr:
     """A node of the expression tree (a frame, a column set, or a scalar-valued reduction)."""
 
-    __slots__ = ("tree",)
+    __slots__ = ("tree", "refs")
     __hash__ = None  # type: ignore[assignment]  # == builds an expression, so no hashing
 
-    def __init__(self, tree: dict):
+    def __init__(self, tree: dict, refs: tuple = ()):
         self.tree = tree
+        self.refs = refs
 
     # ------------------------------------------------------------------ building
     @staticmethod
-    def op(name: str, *args: Any, **params: Any) -> "Expr":
-        node: dict = {"op": name}
+    def op(op_name: str, /, *args: Any, **params: Any) -> "Expr":
+        """The node ``{"op": op_name, "args": [...], **params}``; ``None`` params are left out."""
+        node: dict = {"op": op_name}
+        refs: list[tuple] = []
         if args:
-            node["args"] = [_arg(a) for a in args]
-        node.update({k: v for k, v in params.items() if v is not None})
-        return Expr(node)
+            parts = [_arg(a) for a in args]
+            node["args"] = [t for t, _r in parts]
+            refs = [r for _t, r in parts]
+        for k, v in params.items():
+            if v is None:
+                continue
+            if k == "frame" and not isinstance(v, (str, dict)):
+                v, r = _arg(v)
+                refs.append(r)
+            node[k] = v
+        return Expr(node, _merge_refs(*refs))
 
     def to_json(self) -> dict:
         return self.tree
@@ -70,21 +102,21 @@ class Expr:
             rows, cols = item
             out = self if _is_all(cols) else self._cols(cols)
             return out if _is_all(rows) else out._rows(rows)
-        if isinstance(item, Expr):
+        if isinstance(item, Expr) or hasattr(item, "_as_expr"):
             return self._rows(item)
         return self._cols(item)
 
     def _cols(self, sel: Any) -> "Expr":
         if isinstance(sel, str):
-            return Expr({"op": "col", "args": [self.tree], "name": sel})
-        if isinstance(sel, int) and not isinstance(sel, bool):
-            return Expr({"op": "col", "args": [self.tree], "index": sel})
+            return Expr.op("col", self, name=sel)
+        if isinstance(sel, (int, np.integer)) and not isinstance(sel, bool):
+            return Expr.op("col", self, index=int(sel))
         if isinstance(sel, slice):
             return Expr.op("cols", self, select={"start": sel.start, "stop": sel.stop, "step": sel.step})
         return Expr.op("cols", self, select=list(sel))
 
     def _rows(self, sel: Any) -> "Expr":
-        if isinstance(sel, Expr):
+        if isinstance(sel, Expr) or hasattr(sel, "_as_expr"):
             return Expr.op("rows", self, sel)
         if isinstance(sel, slice):
             return Expr.op("rows", self, select={"start": sel.start, "stop": sel.stop, "step": sel.step})
@@ -96,7 +128,7 @@ class Expr:
         """A new frame version with columns added or replaced (``fr.assign(c=fr["a"] * 2)``)."""
         out = self
         for name, value in columns.items():
-            out = Expr({"op": "assign", "args": [out.tree, _arg(value)], "name": name})
+            out = Expr.op("assign", out, value, name=name)
         return out
 
     def set_where(self, mask: "Expr", name: str, value: Any) -> "Expr":
@@ -148,25 +180,77 @@ class Expr:
     def __abs__(self): return Expr.op("abs", self)
 
     # ------------------------------------------------------------------ elementwise math
-    def isna(self): return Expr.op("isna", self)
-    def abs(self): return Expr.op("abs", self)
-    def ceil(self): return Expr.op("ceil", self)
-    def floor(self): return Expr.op("floor", self)
-    def trunc(self): return Expr.op("trunc", self)
-    def sign(self): return Expr.op("sign", self)
-    def sqrt(self): return Expr.op("sqrt", self)
-    def exp(self): return Expr.op("exp", self)
-    def expm1(self): return Expr.op("expm1", self)
-    def log(self): return Expr.op("log", self)
-    def log1p(self): return Expr.op("log1p", self)
-    def log2(self): return Expr.op("log2", self)
-    def log10(self): return Expr.op("log10", self)
-    def sin(self): return Expr.op("sin", self)
-    def cos(self): return Expr.op("cos", self)
-    def tan(self): return Expr.op("tan", self)
-    def round(self, digits: int = 0): return Expr.op("round", self, digits=digits)
-    def signif(self, digits: int = 6): return Expr.op("signif", self, digits=digits)
-    def runif(self, seed: int = -1): return Expr.op("runif", self, seed=seed)
+    def isna(self): return _x.isna(self)
+    def abs(self): return _x.abs(self)
+    def ceil(self): return _x.ceil(self)
+    def floor(self): return _x.floor(self)
+    def trunc(self): return _x.trunc(self)
+    def sign(self): return _x.sign(self)
+    def sqrt(self): return _x.sqrt(self)
+    def exp(self): return _x.exp(self)
+    def expm1(self): return _x.expm1(self)
+    def log(self): return _x.log(self)
+    def log1p(self): return _x.log1p(self)
+    def log2(self): return _x.log2(self)
+    def log10(self): return _x.log10(self)
+    def sin(self): return _x.sin(self)
+    def cos(self): return _x.cos(self)
+    def tan(self): return _x.tan(self)
+    def round(self, digits: int = 0): return _x.round(self, digits=digits)
+    def signif(self, digits: int = 6): return _x.signif(self, digits=digits)
+    def runif(self, seed: int = -1): return _x.runif(self, seed=seed)
+
+    # ------------------------------------------------------------------ dates, text, types
+    def year(self): return _x.year(self)
+    def month(self): return _x.month(self)
+    def week(self): return _x.week(self)
+    def day(self): return _x.day(self)
+    def dayOfWeek(self): return _x.dayOfWeek(self)  # noqa: N802  (H2O's name)
+    def hour(self): return _x.hour(self)
+    def minute(self): return _x.minute(self)
+    def second(self): return _x.second(self)
+    def tolower(self): return _x.tolower(self)
+    def toupper(self): return _x.toupper(self)
+    def trim(self): return _x.trim(self)
+    def nchar(self): return _x.nchar(self)
+
+    def substring(self, start_index: int, end_index: int | None = None):
+        return _x.substring(self, start=start_index, end=end_index)
+
+    def asfactor(self): return _x.asfactor(self)
+    def asnumeric(self): return _x.asnumeric(self)
+    def ascharacter(self): return _x.ascharacter(self)
+    def as_date(self, format: str | None = None): return _x.as_date(self, format=format)  # noqa: A002
+    def levels(self): return _x.levels(self)
+    def nlevels(self): return _x.nlevels(self)
+    def set_levels(self, levels: Sequence[str]): return _x.set_levels(self, levels=list(levels))
+    def relevel(self, y: str): return _x.relevel(self, y=y)
+
+    def cut(self, breaks: Sequence[float], labels: Sequence[str] | None = None, include_lowest: bool = False,
+            right: bool = True):
+        return _x.cut(self, breaks=list(breaks), labels=None if labels is None else list(labels),
+                      include_lowest=include_lowest, right=right)
+
+    def scale(self, center: bool = True, scale: bool = True): return _x.scale(self, center=center, scale=scale)
+
+    def cor(self, y: Any = None, use: str | None = None):
+        return _x.cor(self, use=use) if y is None else _x.cor(self, y, use=use)
+
+    def hist(self, breaks: int | Sequence[float] | None = None):
+        return _x.hist(self, breaks=breaks if breaks is None or isinstance(breaks, int) else list(breaks))
+
+    # regex ops (linear-time engine on the server): sub -> replacefirst, gsub -> replaceall
+    def sub(self, pattern: str, replacement: str, ignore_case: bool = False):
+        return Expr.op("replacefirst", self, pattern=pattern, replacement=replacement, ignore_case=ignore_case)
+
+    def gsub(self, pattern: str, replacement: str, ignore_case: bool = False):
+        return Expr.op("replaceall", self, pattern=pattern, replacement=replacement, ignore_case=ignore_case)
+
+    def strsplit(self, pattern: str): return Expr.op("strsplit", self, pattern=pattern)
+
+    def grep(self, pattern: str, ignore_case: bool = False, invert: bool = False, output_logical: bool = False):
+        return Expr.op("grep", self, pattern=pattern, ignore_case=ignore_case, invert=invert,
+                       output_logical=output_logical)
 
     # ------------------------------------------------------------------ reducers and scans
     def _red(self, name: str, na_rm: bool | None) -> "Expr":
@@ -218,6 +302,9 @@ class Expr:
     def kfold_column(self, n_folds: int = 3, seed: int = -1) -> "Expr":
         return Expr.op("kfold_column", self, nfolds=n_folds, seed=seed)
 
+    def stratified_kfold_column(self, n_folds: int = 3, seed: int = -1) -> "Expr":
+        return Expr.op("stratified_kfold_column", self, nfolds=n_folds, seed=seed)
+
     def drop_duplicates(self, columns: Sequence[str] | None = None, keep: str = "first") -> "Expr":
         return Expr.op("drop_duplicates", self, by=None if columns is None else list(columns), keep=keep)
 
@@ -253,23 +340,25 @@ class GroupBy:
         self._by = [by] if isinstance(by, str) else list(by)
         self._aggs: list[dict] = []
 
-    def _add(self, agg: str, col: str | None, na: str) -> "GroupBy":
-        spec: dict = {"agg": agg, "na": na}
-        if col is not None:
-            spec["col"] = col
-        self._aggs.append(spec)
+    def _add(self, agg: str, col: str | Sequence[str] | None, na: str) -> "GroupBy":
+        cols = [None] if col is None else [col] if isinstance(col, (str, int)) else list(col)
+        for c in cols:
+            spec: dict = {"agg": agg, "na": na}
+            if c is not None:
+                spec["col"] = c
+            self._aggs.append(spec)
         return self
 
     def count(self, na: str = "all"): return self._add("nrow", None, na)
-    def sum(self, col: str, na: str = "all"): return self._add("sum", col, na)
-    def mean(self, col: str, na: str = "all"): return self._add("mean", col, na)
-    def min(self, col: str, na: str = "all"): return self._add("min", col, na)
-    def max(self, col: str, na: str = "all"): return self._add("max", col, na)
-    def sd(self, col: str, na: str = "all"): return self._add("sd", col, na)
-    def var(self, col: str, na: str = "all"): return self._add("var", col, na)
-    def ss(self, col: str, na: str = "all"): return self._add("ss", col, na)
-    def mode(self, col: str, na: str = "all"): return self._add("mode", col, na)
-    def median(self, col: str, na: str = "all"): return self._add("median", col, na)
+    def sum(self, col: str | Sequence[str], na: str = "all"): return self._add("sum", col, na)
+    def mean(self, col: str | Sequence[str], na: str = "all"): return self._add("mean", col, na)
+    def min(self, col: str | Sequence[str], na: str = "all"): return self._add("min", col, na)
+    def max(self, col: str | Sequence[str], na: str = "all"): return self._add("max", col, na)
+    def sd(self, col: str | Sequence[str], na: str = "all"): return self._add("sd", col, na)
+    def var(self, col: str | Sequence[str], na: str = "all"): return self._add("var", col, na)
+    def ss(self, col: str | Sequence[str], na: str = "all"): return self._add("ss", col, na)
+    def mode(self, col: str | Sequence[str], na: str = "all"): return self._add("mode", col, na)
+    def median(self, col: str | Sequence[str], na: str = "all"): return self._add("median", col, na)
 
     @property
     def frame(self) -> Expr:
@@ -285,8 +374,10 @@ def _is_all(sel: Any) -> bool:
 
 def frame(key_or_frame: Any) -> Expr:
     """The expression of a stored frame (a key or a ``shoal.Frame``)."""
-    key = key_or_frame if isinstance(key_or_frame, str) else getattr(key_or_frame, "key")
-    return Expr({"op": "frame", "key": key})
+    if isinstance(key_or_frame, str):
+        return Expr({"op": "frame", "key": key_or_frame})
+    tree, refs = _arg(key_or_frame)
+    return Expr(tree, refs)
 
 
 def col(key_or_frame: Any, name: str | int) -> Expr:
@@ -310,3 +401,6 @@ def merge(x: Any, y: Any, all_x: bool = False, all_y: bool = False, by_x: Sequen
           by_y: Sequence[str] | None = None) -> Expr:
     return Expr.op("merge", x, y, all_x=all_x or None, all_y=all_y or None,
                    by_x=None if by_x is None else list(by_x), by_y=None if by_y is None else list(by_y))
+
+
+from ._generated import expressions as _x  # noqa: E402  (the builders import Expr lazily)

@@ -1,11 +1,14 @@
 """Python emitter: the API description → ``pyclient/shoal/_generated/*.py``.
 
-Writes three modules:
+Writes four modules:
 
 - ``operations.py``: one function per operation, ``op(conn, <path and required params>, *,
   <optional params>=None)``, with a numpydoc docstring built from the help text. A parameter left
   at ``None`` is not sent (the server owns every default).
 - ``errors.py``: one ``ShoalError`` subclass per error code of the catalog, ``ERROR_CLASSES``.
+- ``expressions.py``: one builder per expression op of the ``evaluate`` grammar (the description's
+  ``expression_ops``), ``op(<positional sub-expressions>, *, <params>=None) -> shoal.expr.Expr``,
+  with the op's help as docstring. A parameter left at ``None`` is not sent.
 - ``__init__.py``: marks the package as generated.
 """
 from __future__ import annotations
@@ -226,12 +229,96 @@ def _errors_module(desc: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+_ARG_NAMES = ("e1", "e2", "e3")
+
+
+def _expression_builder(entry: dict[str, Any]) -> tuple[str, str]:
+    """One builder function for an expression op: (python name, source)."""
+    op = entry["op"]
+    name = py_identifier(op)
+    lo, hi = int(entry.get("min_args", 0)), entry.get("max_args")
+    params = list(entry.get("params", []))
+    required = set(entry.get("required", []))
+    reserved = {"args", "params", "_node"}
+    clash = sorted(p for p in params if py_identifier(p) in reserved | set(_ARG_NAMES))
+    if clash:
+        raise ValueError(f"Expression op `{op}` has parameter(s) {clash} whose names the Python builders "
+                         f"reserve; rename them in shoal_server.munging.expr.")
+    sig: list[str] = []
+    if hi is None:
+        sig += [_ARG_NAMES[i] for i in range(min(lo, 3))] + ["*args"]
+        arg_expr = "[" + ", ".join([_ARG_NAMES[i] for i in range(min(lo, 3))] + ["*args"]) + "]"
+        if lo > 3:
+            raise ValueError(f"Expression op `{op}`: more than 3 required arguments with no upper bound.")
+    else:
+        hi = int(hi)
+        if hi > 3:
+            raise ValueError(f"Expression op `{op}` takes up to {hi} arguments; the builders name at most 3.")
+        names = list(_ARG_NAMES[:hi])
+        sig += names[:lo] + [f"{n}=_UNSET" for n in names[lo:hi]]
+        if hi:
+            sig.append("/")
+        arg_expr = "[" + ", ".join(names) + "]"
+    kw = [py_identifier(p) + ("" if p in required else "=None") for p in params]
+    if kw:
+        sig += (["*"] if hi is not None else []) + kw
+    arity = (f"{lo}" if hi == lo else f"{lo} or more" if hi is None else f"{lo} to {hi}")
+    doc = [f'    """{_doc_text(entry.get("help", "") or op)}', "",
+           f"    Expression op ``{op}``: {arity} positional argument(s) (expressions, frames or literals)."]
+    if params:
+        doc += ["", "    Parameters", "    ----------"]
+        for p in params:
+            doc += [f"    {py_identifier(p)} : JSON value" + ("" if p in required else ", optional"),
+                    "        " + ("Required." if p in required else "Not sent when None (the server default applies).")]
+    doc += ["", "    Returns", "    -------", "    shoal.expr.Expr", '    """']
+    pdict = "{" + ", ".join(f"{p!r}: {py_identifier(p)}" for p in params) + "}"
+    body = [f"    return _node({op!r}, {arg_expr}, {pdict})"]
+    head = f"def {name}({', '.join(sig)}):"
+    if len(head) > 100:
+        head = f"def {name}(\n        " + ",\n        ".join(sig) + "):"
+    return name, "\n".join([head, *doc, *body]) + "\n"
+
+
+def _expressions_module(desc: dict[str, Any]) -> str:
+    entries = list(desc.get("expression_ops", []))
+    built = [_expression_builder(e) for e in entries]
+    out = [header_line(),
+           '"""One builder per expression op of ``POST /api/v1/evaluate`` (generated; see tools/codegen).',
+           "",
+           "Each function returns a :class:`shoal.expr.Expr` node; positional arguments are sub-expressions",
+           "(``Expr``, ``shoal.Frame``) or literals, keyword arguments are the op's parameters (``None`` is",
+           "not sent, so the server's default applies). ``shoal.expr`` and ``shoal.frame`` build on these;",
+           "``OPS`` maps each op name to its builder.",
+           '"""',
+           "from __future__ import annotations",
+           "",
+           "__all__ = [",
+           *[f"    {n!r}," for n, _src in built],
+           '    "OPS",',
+           "]",
+           "",
+           "_UNSET = object()",
+           "",
+           "",
+           "def _node(op, args, params):",
+           "    from ..expr import Expr",
+           "",
+           "    return Expr.op(op, *[a for a in args if a is not _UNSET], **params)",
+           ""]
+    for _n, src in built:
+        out += ["", src]
+    out += ["", "#: op name -> builder", "OPS = {", *[f"    {e['op']!r}: {n}," for e, (n, _s) in zip(entries, built)],
+            "}"]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def _init_module(desc: dict[str, Any]) -> str:
     return "\n".join([
         header_line(),
         '"""Wrappers generated from the API description by tools/codegen; do not edit by hand.',
         "",
-        "``operations``: one function per API operation; ``errors``: one exception class per error code.",
+        "``operations``: one function per API operation; ``errors``: one exception class per error code;",
+        "``expressions``: one builder per expression op of ``evaluate``.",
         '"""',
     ]) + "\n"
 
@@ -242,4 +329,5 @@ def emit(description: dict[str, Any], root: Path) -> dict[str, str]:
         f"{_OUT}/__init__.py": _init_module(description),
         f"{_OUT}/operations.py": _operations_module(description),
         f"{_OUT}/errors.py": _errors_module(description),
+        f"{_OUT}/expressions.py": _expressions_module(description),
     }

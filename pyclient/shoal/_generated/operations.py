@@ -36,6 +36,8 @@ __all__ = [
     'get_model',
     'delete_model',
     'predict',
+    'model_contributions',
+    'model_leaf_node_assignment',
     'model_performance',
     'save_model',
     'load_model',
@@ -1550,6 +1552,122 @@ def predict(conn, key, frame, *, destination_frame=None, max_runtime_secs=None):
         'max_runtime_secs': max_runtime_secs,
     }
     return conn.call('POST', '/api/v1/models/{key}/predict'.replace('{key}', path_param(key)), query={}, body=body)
+
+
+def model_contributions(conn, key, frame, *, destination_frame=None, max_runtime_secs=None):
+    """TreeSHAP contributions of every row (GBM, DRF), as a job: one column per predictor plus `BiasTerm`, summing per row to the raw prediction (no offset); multinomial models get one such block per class, columns `<predictor>.<class>`.
+
+    ``POST /api/v1/models/{key}/contributions`` (operation ``model_contributions``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    frame : str
+        Key of the frame to explain.
+    destination_frame : str, optional
+        Key of the contributions frame; default: a new key.
+    max_runtime_secs : float, optional
+        Stop the job after this many seconds (0: no limit). Range [0.0, 1000000000.0].
+        Server default: 0.0. (advanced)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the contributions frame's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'frame': frame,
+        'destination_frame': destination_frame,
+        'max_runtime_secs': max_runtime_secs,
+    }
+    return conn.call('POST', '/api/v1/models/{key}/contributions'.replace('{key}', path_param(key)), query={}, body=body)
+
+
+def model_leaf_node_assignment(
+        conn, key, frame, *, type=None, destination_frame=None, max_runtime_secs=None):
+    """The leaf every row reaches in every tree (GBM, DRF), as a job: one column per tree, `T1`, `T2`, ... (multinomial: `T1.C1`, `T1.C2`, ... per class).
+
+    ``POST /api/v1/models/{key}/leaf_node_assignment`` (operation ``model_leaf_node_assignment``).
+
+    Parameters
+    ----------
+    conn : shoal.connection.Connection
+        The connection to send the request on.
+    key : str
+        Key of the model.
+    frame : str
+        Key of the frame to route.
+    type : str, optional
+        `Path`: a categorical of the leaf's path from the root (`L`/`R` per split, e.g.
+        `LRRL`); `Node_ID`: the leaf's node index within its tree (integers). One of "Path",
+        "Node_ID". Server default: "Path".
+    destination_frame : str, optional
+        Key of the assignment frame; default: a new key.
+    max_runtime_secs : float, optional
+        Stop the job after this many seconds (0: no limit). Range [0.0, 1000000000.0].
+        Server default: 0.0. (advanced)
+
+    Returns
+    -------
+    dict
+        202 {job: Job}; the job's dest is the assignment frame's key.
+
+    Raises
+    ------
+    InvalidParameter
+        ``invalid_parameter``: One or more request parameters are missing, of the wrong type
+        or out of range; details.problems lists each one.
+    ModelNotFound
+        ``model_not_found``: No model with that key exists.
+    FrameNotFound
+        ``frame_not_found``: No frame with that key exists.
+    ColumnNotFound
+        ``column_not_found``: A named column is not in the frame.
+    Unauthorized
+        ``unauthorized``: Missing or wrong credentials.
+    Forbidden
+        ``forbidden``: The request is not allowed (foreign origin, or an object of another
+        user).
+    UnsupportedMediaType
+        ``unsupported_media_type``: The request body is not of a content type this operation
+        accepts.
+    PayloadTooLarge
+        ``payload_too_large``: The request body, a header, a field or a decompressed stream
+        exceeds its size bound.
+    """
+    body = {
+        'frame': frame,
+        'type': type,
+        'destination_frame': destination_frame,
+        'max_runtime_secs': max_runtime_secs,
+    }
+    return conn.call('POST', '/api/v1/models/{key}/leaf_node_assignment'.replace('{key}', path_param(key)), query={}, body=body)
 
 
 def model_performance(conn, key, frame):
