@@ -18,7 +18,8 @@ from typing import Any
 
 from . import header_line, operations, errors, wrap
 
-__all__ = ["emit", "OWNED_GLOBS", "r_function_name", "BODY_ARGUMENTS", "ESTIMATORS"]
+__all__ = ["emit", "OWNED_GLOBS", "r_function_name", "r_expr_function_name", "expression_ops", "BODY_ARGUMENTS",
+           "ESTIMATORS"]
 
 OWNED_GLOBS = ("rclient/R/generated-*.R", "rclient/man/generated-*.Rd")
 
@@ -329,4 +330,114 @@ def emit(description: dict, root: Path) -> dict[str, str]:
         files[f"rclient/man/generated-{r_function_name(op['name'])}.Rd"] = _emit_rd(op)
         if op["name"] in ESTIMATORS:
             files[f"rclient/man/generated-{ESTIMATORS[op['name']]}.Rd"] = _emit_estimator_rd(op)
+    if expression_ops(description):
+        files[EXPR_R] = _emit_expr_r(description)
+        files[EXPR_RD] = _emit_expr_rd(description)
     return files
+
+
+# ------------------------------------------------------------------------------------ expressions
+#: the expression builders' file and their one grouped help page
+EXPR_R = "rclient/R/generated-expr.R"
+EXPR_RD = "rclient/man/generated-shoal_expr.Rd"
+
+
+def expression_ops(desc: dict) -> list[dict]:
+    """Expression ops (``expression_ops`` of the description) in description order."""
+    return list(desc.get("expression_ops", []))
+
+
+def r_expr_function_name(op: str) -> str:
+    return "shoal_expr_" + re.sub(r"[^A-Za-z0-9_.]", "_", op)
+
+
+def _expr_positional(e: dict) -> list[tuple[str, bool]]:
+    """The positional formals of a builder: (name, optional); ``...`` when the arity is open."""
+    lo, hi = int(e.get("min_args") or 0), e.get("max_args")
+    if hi is None:
+        return [("...", False)]
+    hi = int(hi)
+    names = ["x", "y", "z"] if hi <= 3 else [f"arg{i + 1}" for i in range(hi)]
+    if set(names[:hi]) & {_r_ident(p) for p in e.get("params", [])}:
+        names = [f"arg{i + 1}" for i in range(hi)]
+    return [(names[i], i >= lo) for i in range(hi)]
+
+
+def _expr_formals(e: dict) -> list[str]:
+    out = [n if (n == "..." or not opt) else f"{n} = NULL" for n, opt in _expr_positional(e)]
+    req = set(e.get("required", []))
+    out += [_r_ident(p) if p in req else f"{_r_ident(p)} = NULL" for p in e.get("params", [])]
+    return out
+
+
+def _emit_expr_function(e: dict) -> list[str]:
+    name = r_expr_function_name(e["op"])
+    pos = _expr_positional(e)
+    args = "list(...)" if pos and pos[0][0] == "..." else "list(" + ", ".join(n for n, _ in pos) + ")"
+    params = e.get("params", [])
+    plist = "list(" + ", ".join(
+        f"{p} = {_r_ident(p)}" if _r_ident(p) == p else f"{_r_string(p)} = {_r_ident(p)}" for p in params) + ")"
+    roxy = ["#' " + line for line in wrap(e.get("help") or e["op"], 88)]
+    roxy += [f"#' Expression op `{e['op']}` (see `?shoal_expr`).", "#' @rdname shoal_expr", "#' @export"]
+    signature = f"{name} <- function({', '.join(_expr_formals(e))}) {{"
+    lines = roxy + [signature]
+    lines.append(f"  .shoal_expr({_r_string(e['op'])}, {args}, {plist})")
+    lines += ["}", ""]
+    return lines
+
+
+def _emit_expr_r(desc: dict) -> str:
+    ops = expression_ops(desc)
+    lines = [header_line("#"), "",
+             "# One builder per expression op (docs/munging.md). Each returns the op's node as a plain",
+             "# list tree (op, args, params) that jsonlite serialises as the JSON the server expects;",
+             "# .shoal_expr() (R/frame-ops.R) checks the arity and turns ShoalFrames into frame leaves.",
+             ""]
+    for e in ops:
+        lines += _emit_expr_function(e)
+    lines.append("# Expression op -> builder, arity (min, max; NA: open) and parameters (parity tests read this).")
+    lines.append(".shoal_expr_ops <- list(")
+    for i, e in enumerate(ops):
+        hi = "NA_integer_" if e.get("max_args") is None else f"{int(e['max_args'])}L"
+        params = "character(0)" if not e.get("params") else \
+            "c(" + ", ".join(_r_string(p) for p in e["params"]) + ")"
+        lines.append(f"  {_r_string(e['op'])} = list(fn = {_r_string(r_expr_function_name(e['op']))}, "
+                     f"min_args = {int(e.get('min_args') or 0)}L, max_args = {hi}, params = {params})"
+                     f"{',' if i < len(ops) - 1 else ''}")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+def _emit_expr_rd(desc: dict) -> str:
+    ops = expression_ops(desc)
+    out = [header_line("%"), "\\name{shoal_expr}", "\\alias{shoal_expr}"]
+    out += [f"\\alias{{{r_expr_function_name(e['op'])}}}" for e in ops]
+    out += ["\\title{Expression builders: one function per server expression op}", "\\usage{"]
+    out += [f"{r_expr_function_name(e['op'])}({', '.join(_expr_formals(e))})" for e in ops]
+    out += ["}", "\\arguments{"]
+    out.append("\\item{x, y, z, arg1, arg2, arg3, ...}{Positional operands: a \\code{ShoalFrame} (sent as "
+               "its key), another builder's expression, or a literal (a number, a string, \\code{TRUE}/"
+               "\\code{FALSE}, \\code{NA} for null).}")
+    used: dict[str, list[str]] = {}
+    for e in ops:
+        for p in e.get("params", []):
+            used.setdefault(p, []).append(e["op"])
+    for p in sorted(used):
+        out.append(f"\\item{{{_r_ident(p)}}}{{Parameter \\code{{{_rd_escape(p)}}} of op(s) "
+                   + ", ".join(f"\\code{{{_rd_escape(o)}}}" for o in used[p])
+                   + " (a plain JSON value, never an expression; wrap a one-element vector in "
+                     "\\code{I()} to send it as a list).}")
+    out += ["}", "\\value{The op's node: a list \\code{list(op = , args = , <params>)} that "
+            "\\code{\\link{shoal_evaluate}()} sends as JSON.}", "\\description{",
+            "Build the JSON expression trees of the server's munging API (docs/munging.md) from R. "
+            "Nothing runs until \\code{shoal_evaluate(expr, dest)}. Arguments left \\code{NULL} are not "
+            "sent; the server owns the defaults and validates the whole tree.", "}",
+            "\\details{", "\\describe{"]
+    for e in ops:
+        pos = ", ".join(n for n, _ in _expr_positional(e)) or "no operands"
+        out.append(f"\\item{{\\code{{{_rd_escape(e['op'])}}}}}{{{_rd_escape(e.get('help', ''))} "
+                   f"Operands: {_rd_escape(pos)}.}}")
+    out += ["}", "}", "\\examples{", "\\dontrun{",
+            "e <- shoal_expr_gt(shoal_expr_col(frame = \"flights\", name = \"dep_delay\"), 15)",
+            "shoal_evaluate(shoal_expr_sum(e, na_rm = TRUE))", "}", "}", "\\concept{munging}"]
+    return "\n".join(out) + "\n"
