@@ -25,7 +25,7 @@ from .connection import Connection, current_connection
 from .frame import Frame
 from .jobs import wait as _wait
 
-__all__ = ["ModelBase", "GLM", "GBM", "DRF", "ModelMetrics", "get_model", "load_model", "list_models",
+__all__ = ["ModelBase", "TreeModel", "GLM", "GBM", "DRF", "ModelMetrics", "get_model", "load_model", "list_models",
            "ESTIMATORS"]
 
 #: parameters that ``train()`` takes as its own arguments
@@ -407,13 +407,47 @@ class GLM(ModelBase):
     algo = "glm"
 
 
-class GBM(ModelBase):
+class TreeModel(ModelBase):
+    """What tree models (GBM, DRF) add: TreeSHAP contributions and leaf node assignment."""
+
+    def _tree_job(self, op, frame: Any, progress: bool, **kw: Any) -> Frame:
+        res = op(self.conn, self._require(), _key_of(frame), **kw)
+        job = _wait(self.conn, res["job"], progress=progress)
+        return Frame._existing(job["dest"], self._conn)
+
+    def predict_contributions(self, frame: Any, destination_frame: str | None = None,
+                              progress: bool = True) -> Frame:
+        """TreeSHAP contributions of every row of ``frame``, as a new frame.
+
+        One column per predictor (categoricals first, then numerics, as the model orders them) plus
+        ``BiasTerm``; each row sums to the raw prediction (regression: the prediction; bernoulli:
+        the log-odds; poisson/gamma/tweedie: the log; no offset; DRF: the tree average). Multinomial
+        models (which H2O-3 refuses) give one such block per class, in the order of the response
+        domain, with the class as suffix: ``x.cls1, ..., BiasTerm.cls1, x.cls2, ...``; each block sums
+        to that class's raw score.
+        """
+        return self._tree_job(ops.model_contributions, frame, progress, destination_frame=destination_frame)
+
+    def predict_leaf_node_assignment(self, frame: Any, type: str = "Path",  # noqa: A002 - H2O-3's name
+                                     destination_frame: str | None = None, progress: bool = True) -> Frame:
+        """The leaf each row of ``frame`` reaches in each tree, as a new frame.
+
+        Columns ``T1, T2, ...`` (multinomial: ``T1.C1, T1.C2, ...``, one tree per class and
+        iteration). ``type="Path"``: categorical columns holding the leaf's path from the root
+        (``"L"``/``"R"`` per split, e.g. ``"LRRL"``); ``type="Node_ID"``: integer columns with the
+        leaf's node index within its tree.
+        """
+        return self._tree_job(ops.model_leaf_node_assignment, frame, progress, type=type,
+                              destination_frame=destination_frame)
+
+
+class GBM(TreeModel):
     """Gradient boosting machine (parameters: ``GBM.parameter_names()``)."""
 
     algo = "gbm"
 
 
-class DRF(ModelBase):
+class DRF(TreeModel):
     """Distributed random forest (parameters: ``DRF.parameter_names()``)."""
 
     algo = "drf"

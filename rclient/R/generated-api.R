@@ -1777,6 +1777,101 @@ shoal_predict <- function(
   )
 }
 
+#' TreeSHAP contributions of every row (GBM, DRF), as a job: one column per predictor plus
+#' `BiasTerm`, summing per row to the raw prediction (no offset); multinomial models get
+#' one such block per class, columns `<predictor>.<class>`.
+#'
+#' API operation `model_contributions`: `POST /api/v1/models/{key}/contributions`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @param frame Key of the frame to explain. (`frame_key`; required)
+#' @param destination_frame Key of the contributions frame; default: a new key.
+#'   (`frame_key`)
+#' @param max_runtime_secs Stop the job after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, 1000000000]; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the contributions frame's key. See
+#'   `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_frame_not_found`, `shoal_error_column_not_found`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_model_contributions <- function(
+    key,
+    frame,
+    destination_frame = NULL,
+    max_runtime_secs = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "model_contributions", method = "POST", route = "/api/v1/models/{key}/contributions",
+    params = list(
+      key = .as_key(key),
+      frame = .as_key(frame),
+      destination_frame = .as_key(destination_frame),
+      max_runtime_secs = max_runtime_secs
+    ),
+    types = c(key = "frame_key", frame = "frame_key", destination_frame = "frame_key", max_runtime_secs = "float"),
+    where = c(key = "path", frame = "body", destination_frame = "body", max_runtime_secs = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
+#' The leaf every row reaches in every tree (GBM, DRF), as a job: one column per tree,
+#' `T1`, `T2`, ... (multinomial: `T1.C1`, `T1.C2`, ... per class).
+#'
+#' API operation `model_leaf_node_assignment`: `POST /api/v1/models/{key}/leaf_node_assignment`.
+#' Only the arguments you set are sent; the server owns the defaults.
+#'
+#' @param key Key of the model. (`frame_key`; required)
+#' @param frame Key of the frame to route. (`frame_key`; required)
+#' @param type `Path`: a categorical of the leaf's path from the root (`L`/`R` per split,
+#'   e.g. `LRRL`); `Node_ID`: the leaf's node index within its tree (integers). (`string`;
+#'   server default `"Path"`; one of `"Path"`, `"Node_ID"`)
+#' @param destination_frame Key of the assignment frame; default: a new key. (`frame_key`)
+#' @param max_runtime_secs Stop the job after this many seconds (0: no limit). (`float`;
+#'   server default `0.0`; range [0, 1000000000]; advanced)
+#' @param progress Show a text progress bar while the job runs (client side; default: option
+#'   `shoal.progress`, TRUE when unset).
+#' @return 202 {job: Job}; the job's dest is the assignment frame's key. See
+#'   `?shoal_results` for the R value.
+#' @section Errors:
+#' Classed conditions `shoal_error_invalid_parameter`, `shoal_error_model_not_found`,
+#'   `shoal_error_frame_not_found`, `shoal_error_column_not_found`,
+#'   `shoal_error_unauthorized`, `shoal_error_forbidden`,
+#'   `shoal_error_unsupported_media_type`, `shoal_error_payload_too_large` (see
+#'   `?shoal_error`).
+#' @family api
+#' @export
+shoal_model_leaf_node_assignment <- function(
+    key,
+    frame,
+    type = NULL,
+    destination_frame = NULL,
+    max_runtime_secs = NULL,
+    progress = getOption("shoal.progress", TRUE)) {
+  .shoal_call(
+    op = "model_leaf_node_assignment", method = "POST", route = "/api/v1/models/{key}/leaf_node_assignment",
+    params = list(
+      key = .as_key(key),
+      frame = .as_key(frame),
+      type = type,
+      destination_frame = .as_key(destination_frame),
+      max_runtime_secs = max_runtime_secs
+    ),
+    types = c(key = "frame_key", frame = "frame_key", type = "string", destination_frame = "frame_key", max_runtime_secs = "float"),
+    where = c(key = "path", frame = "body", type = "body", destination_frame = "body", max_runtime_secs = "body"),
+    progress = progress,
+    returns = "json"
+  )
+}
+
 #' Metrics of a model on a frame that holds the response.
 #'
 #' API operation `model_performance`: `POST /api/v1/models/{key}/performance`.
@@ -1945,6 +2040,8 @@ shoal_download_scorer <- function(key) {
   get_model = "shoal_get_model",
   delete_model = "shoal_delete_model",
   predict = "shoal_predict",
+  model_contributions = "shoal_model_contributions",
+  model_leaf_node_assignment = "shoal_model_leaf_node_assignment",
   model_performance = "shoal_model_performance",
   save_model = "shoal_save_model",
   load_model = "shoal_load_model",

@@ -64,6 +64,8 @@
   get_model = function(res, params, call) .shoal_model(res$model$model_id, res$model),
   delete_model = function(res, params, call) invisible(res$deleted),
   predict = .job_frame,
+  model_contributions = .job_frame,
+  model_leaf_node_assignment = .job_frame,
   model_performance = function(res, params, call) structure(res$metrics, class = "ShoalMetrics"),
   save_model = function(res, params, call) res$path,
   load_model = function(res, params, call) .shoal_model(res$model$model_id),
@@ -116,6 +118,50 @@ predict.ShoalModel <- function(object, newdata, destination_frame = NULL,
                                progress = getOption("shoal.progress", TRUE), ...) {
   shoal_predict(.subset2(object, "key"), frame = newdata, destination_frame = destination_frame,
                 progress = progress)
+}
+
+#' TreeSHAP contributions of a tree model
+#'
+#' Per-row feature contributions of a GBM or DRF model (API operation `model_contributions`),
+#' as in h2o.predict_contributions(). One column per predictor (categoricals first, then
+#' numerics) plus `BiasTerm`; each row sums to the raw prediction (regression: the prediction;
+#' bernoulli: the log-odds; poisson, gamma, tweedie: the log; no offset; DRF: the tree average).
+#' Multinomial models (refused by H2O-3) give one block per class in the order of the response
+#' levels, columns `<predictor>.<class>` and `BiasTerm.<class>`; each block sums to that class's
+#' raw score. A GLM model is refused with `shoal_error_invalid_parameter`.
+#'
+#' @param model a ShoalModel (GBM or DRF) or a model key.
+#' @param newdata a ShoalFrame or frame key.
+#' @param destination_frame key of the result frame (default: a new key).
+#' @param progress show a progress bar while the job runs.
+#' @return a ShoalFrame of contributions.
+#' @export
+shoal_predict_contributions <- function(model, newdata, destination_frame = NULL,
+                                        progress = getOption("shoal.progress", TRUE)) {
+  shoal_model_contributions(.model_key(model), frame = newdata, destination_frame = destination_frame,
+                            progress = progress)
+}
+
+#' Leaf node assignment of a tree model
+#'
+#' The leaf each row reaches in each tree of a GBM or DRF model (API operation
+#' `model_leaf_node_assignment`), as in h2o.predict_leaf_node_assignment(). Columns `T1`, `T2`,
+#' ... (multinomial: `T1.C1`, `T1.C2`, ...). `type = "Path"`: factors of the leaf's path from the
+#' root (`L`/`R` per split, e.g. `"LRRL"`); `type = "Node_ID"`: integers, the leaf's node index
+#' within its tree.
+#'
+#' @param model a ShoalModel (GBM or DRF) or a model key.
+#' @param newdata a ShoalFrame or frame key.
+#' @param type `"Path"` (default) or `"Node_ID"`.
+#' @param destination_frame key of the result frame (default: a new key).
+#' @param progress show a progress bar while the job runs.
+#' @return a ShoalFrame with one column per tree.
+#' @export
+shoal_predict_leaf_node_assignment <- function(model, newdata, type = c("Path", "Node_ID"), destination_frame = NULL,
+                                               progress = getOption("shoal.progress", TRUE)) {
+  if (missing(type)) type <- "Path"
+  shoal_model_leaf_node_assignment(.model_key(model), frame = newdata, type = type,
+                                   destination_frame = destination_frame, progress = progress)
 }
 
 .scalar_metrics <- function(m) {

@@ -54,6 +54,8 @@ PARITY_TESTS = {
     "delete_model": "test_list_and_delete_models",
     "predict": "test_predict_and_performance",
     "model_performance": "test_predict_and_performance",
+    "model_contributions": "test_tree_contributions_and_leaf_assignment",
+    "model_leaf_node_assignment": "test_tree_contributions_and_leaf_assignment",
     "save_model": "test_save_load_and_scorer",
     "load_model": "test_save_load_and_scorer",
     "download_scorer": "test_save_load_and_scorer",
@@ -435,6 +437,48 @@ def test_predict_and_performance(r, both, model_frame):
     assert r_key(r, "pr2") == "pred_r"
     assert r('error_code(predict(shoal_get_model("glm_r"), "no_frame_zz"))')[0] == _py_code(
         lambda: shoal.get_model("glm_r").predict("no_frame_zz", progress=False)) == "frame_not_found"
+
+
+def test_tree_contributions_and_leaf_assignment(r, both, model_frame):
+    """TreeSHAP contributions and leaf node assignment: the same frames through both clients
+    (binomial and multinomial GBM, DRF), the same error codes."""
+    shoal.GBM(ntrees=3, max_depth=3, seed=7, model_id="par_gbm_bin").train(y="y", training_frame=model_frame,
+                                                                          progress=False)
+    shoal.GBM(ntrees=2, max_depth=2, seed=7, model_id="par_gbm_multi").train(x=["a", "b"], y="c",
+                                                                            training_frame=model_frame,
+                                                                            progress=False)
+    shoal.DRF(ntrees=2, max_depth=3, seed=7, model_id="par_drf").train(y="y", training_frame=model_frame,
+                                                                      progress=False)
+    for key in ("par_gbm_bin", "par_gbm_multi", "par_drf"):
+        m = shoal.get_model(key)
+        r(f'tm <- shoal_get_model("{key}")')
+        r('tc <- shoal_predict_contributions(tm, "mfr", progress = FALSE)')
+        py = m.predict_contributions(model_frame, progress=False)
+        _same_frame(r, "tc", py)
+        for kind in ("Path", "Node_ID"):
+            r(f'tl <- shoal_predict_leaf_node_assignment(tm, "mfr", type = "{kind}", progress = FALSE)')
+            _same_frame(r, "tl", m.predict_leaf_node_assignment(model_frame, type=kind, progress=False))
+    # the multinomial layout: one block per class, named <column>.<class>
+    multi = shoal.get_model("par_gbm_multi").predict_contributions(model_frame, progress=False)
+    assert multi.names == [f"{c}.{k}" for k in "xyz" for c in ("a", "b", "BiasTerm")]
+    # the generated wrappers directly, with a destination
+    r('tl2 <- shoal_model_leaf_node_assignment("par_gbm_bin", frame = "mfr", type = "Node_ID", '
+      'destination_frame = "lna_r", progress = FALSE)')
+    assert r_key(r, "tl2") == "lna_r"
+    r('tc2 <- shoal_model_contributions("par_gbm_bin", frame = "mfr", destination_frame = "tc_r", '
+      'progress = FALSE)')
+    assert rdf(r, "as.data.frame(tc2)") == canon_df(
+        shoal.get_model("par_gbm_bin").predict_contributions(model_frame, progress=False).as_data_frame())
+    # errors: a GLM is refused, a bad type too, with the same codes in both clients
+    shoal.GLM(family="binomial", model_id="par_glm").train(y="y", training_frame=model_frame, progress=False)
+    assert r('error_code(shoal_predict_contributions("par_glm", "mfr"))')[0] == _py_code(
+        lambda: ops.model_contributions(both, "par_glm", "mfr")) == "invalid_parameter"
+    assert r('error_code(shoal_predict_leaf_node_assignment("par_gbm_bin", "mfr", type = "Nodes"))')[0] == _py_code(
+        lambda: shoal.get_model("par_gbm_bin").predict_leaf_node_assignment("mfr", type="Nodes",
+                                                                            progress=False)) == "invalid_parameter"
+    assert r('error_code(shoal_predict_contributions("par_gbm_bin", "no_frame_zz"))')[0] == _py_code(
+        lambda: shoal.get_model("par_gbm_bin").predict_contributions("no_frame_zz", progress=False)) \
+        == "frame_not_found"
 
 
 def test_list_and_delete_models(r, both, model_frame):

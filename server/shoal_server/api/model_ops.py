@@ -6,7 +6,8 @@ with ``/models/{key}``) so that every algorithm's parameters are published in th
 description with their own type, default, range, help, level and ``gridable`` flag (taken from
 ``shoal_server.algos.algo_parameters``), validated at the edge, and turned into client wrappers with
 exactly those parameters. Training and prediction run as jobs; the job's ``dest`` is the
-model key (training) or the prediction frame's key (predict).
+model key (training) or the result frame's key (predict, and the tree models' per-row outputs
+``model_contributions`` / ``model_leaf_node_assignment``, which refuse models without trees).
 
 ``operations.py`` appends :data:`MODEL_OPERATIONS` to its table and ``handlers.py`` merges
 :data:`MODEL_HANDLERS`.
@@ -24,11 +25,15 @@ from .. import paths
 from ..errors import FrameNotFound, ModelNotFound, NotFound
 from .description import Operation, Param
 
-__all__ = ["MODEL_OPERATIONS", "MODEL_HANDLERS", "TRAIN_ALGOS", "AlgoParam"]
+__all__ = ["MODEL_OPERATIONS", "MODEL_HANDLERS", "TRAIN_ALGOS", "TREE_ALGOS", "LEAF_TYPES", "AlgoParam"]
 
 BASE = "/api/v1"
 #: algorithms reachable over HTTP, in the order of the description
 TRAIN_ALGOS = ("glm", "gbm", "drf")
+#: algorithms whose models have trees (contributions, leaf node assignment)
+TREE_ALGOS = ("gbm", "drf")
+#: ``type`` of ``model_leaf_node_assignment`` (H2O-3's names)
+LEAF_TYPES = ("Path", "Node_ID")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,34 @@ def _operations() -> tuple[Operation, ...]:
                                 location="body"),
                           _MAX_RUNTIME),
                   result="202 {job: Job}; the job's dest is the prediction frame's key.",
+                  result_schema=_obj({"job": _JOB}, ["job"]), body="json", status=202, job=True,
+                  errors=("invalid_parameter", "model_not_found", "frame_not_found", "column_not_found") + _AUTH,
+                  tags=("models",)),
+        Operation("model_contributions", "POST", f"{BASE}/models/{{key}}/contributions",
+                  "TreeSHAP contributions of every row (GBM, DRF), as a job: one column per predictor plus "
+                  "`BiasTerm`, summing per row to the raw prediction (no offset); multinomial models get one "
+                  "such block per class, columns `<predictor>.<class>`.",
+                  params=(_MODEL_PATH,
+                          Param("frame", "frame_key", "Key of the frame to explain.", required=True, location="body"),
+                          Param("destination_frame", "frame_key",
+                                "Key of the contributions frame; default: a new key.", location="body"),
+                          _MAX_RUNTIME),
+                  result="202 {job: Job}; the job's dest is the contributions frame's key.",
+                  result_schema=_obj({"job": _JOB}, ["job"]), body="json", status=202, job=True,
+                  errors=("invalid_parameter", "model_not_found", "frame_not_found", "column_not_found") + _AUTH,
+                  tags=("models",)),
+        Operation("model_leaf_node_assignment", "POST", f"{BASE}/models/{{key}}/leaf_node_assignment",
+                  "The leaf every row reaches in every tree (GBM, DRF), as a job: one column per tree, `T1`, "
+                  "`T2`, ... (multinomial: `T1.C1`, `T1.C2`, ... per class).",
+                  params=(_MODEL_PATH,
+                          Param("frame", "frame_key", "Key of the frame to route.", required=True, location="body"),
+                          Param("type", "string", "`Path`: a categorical of the leaf's path from the root "
+                                "(`L`/`R` per split, e.g. `LRRL`); `Node_ID`: the leaf's node index within its "
+                                "tree (integers).", default="Path", values=LEAF_TYPES, location="body"),
+                          Param("destination_frame", "frame_key",
+                                "Key of the assignment frame; default: a new key.", location="body"),
+                          _MAX_RUNTIME),
+                  result="202 {job: Job}; the job's dest is the assignment frame's key.",
                   result_schema=_obj({"job": _JOB}, ["job"]), body="json", status=202, job=True,
                   errors=("invalid_parameter", "model_not_found", "frame_not_found", "column_not_found") + _AUTH,
                   tags=("models",)),
@@ -252,7 +285,7 @@ async def get_model(ctx, request, params):
 
 async def delete_model(ctx, request, params):
     _model(ctx.node, params["key"])
-    _algos().remove_model(ctx.node, params["key"])
+    await ctx.run(_algos().remove_model, ctx.node, params["key"])     # off the loop: replicated to the members
     return {"deleted": params["key"]}
 
 
@@ -276,6 +309,63 @@ async def predict(ctx, request, params):
     job = node.jobs.start("predict", f"Predict {key[:60]} on {params['frame'][:60]}", run,
                           max_runtime_secs=params.get("max_runtime_secs") or 0.0, dest=dest)
     return {"job": job.to_wire()}
+
+
+def _tree_model(node, key: str, what: str):
+    """The registered model ``key`` if it has trees, else ``invalid_parameter`` naming its algorithm."""
+    from ..errors import InvalidParameter
+
+    m = _model(node, key)
+    if m.algo not in TREE_ALGOS or "tree_off" not in (m.arrays or {}):
+        raise InvalidParameter(
+            f"Model `{key}` is a {str(m.algo).upper()} model; {what} is computed for tree models only "
+            f"(algorithms {', '.join(TREE_ALGOS)}).",
+            {"parameter": "key", "key": key, "algo": str(m.algo), "allowed": list(TREE_ALGOS)})
+    return m
+
+
+def _tree_rows_job(ctx, params, what: str, kind: str, prefix: str, compute):
+    """Start the job writing per-row tree outputs (``compute(node, model, frame, dest, job)``)."""
+    node = ctx.node
+    key = params["key"]
+    _tree_model(node, key, what)
+    _frame(node, params["frame"], "frame")
+    dest = params.get("destination_frame") or node.catalog.new_key(f"{prefix}_{key}")
+
+    def run(job):
+        job.update(message=what)
+        try:
+            model = _tree_model(node, key, what)
+            compute(node, model, params["frame"], dest, job)
+        except NotFound as exc:
+            if _missing_model(node, key):
+                raise ModelNotFound(f"Model `{key}` was deleted while computing {what}.", {"key": key}) from exc
+            raise
+
+    job = node.jobs.start(kind, f"{what.capitalize()} of {key[:60]} on {params['frame'][:60]}", run,
+                          max_runtime_secs=params.get("max_runtime_secs") or 0.0, dest=dest)
+    return {"job": job.to_wire()}
+
+
+async def model_contributions(ctx, request, params):
+    from ..algos.tree import predict_contributions
+
+    def compute(node, model, frame, dest, job):
+        predict_contributions(node, model, frame, dest, job=job)
+
+    return _tree_rows_job(ctx, params, "contributions", "contributions", "contributions", compute)
+
+
+async def model_leaf_node_assignment(ctx, request, params):
+    from ..algos.tree import predict_leaf_node_assignment
+
+    kind = params.get("type") or "Path"
+
+    def compute(node, model, frame, dest, job):
+        predict_leaf_node_assignment(node, model, frame, dest, job=job, type=kind)
+
+    return _tree_rows_job(ctx, params, "leaf node assignment", "leaf_node_assignment", "leaf_assignment",
+                          compute)
 
 
 def _missing_model(node, key: str) -> bool:
@@ -341,6 +431,8 @@ MODEL_HANDLERS = {
     "delete_model": delete_model,
     "predict": predict,
     "model_performance": model_performance,
+    "model_contributions": model_contributions,
+    "model_leaf_node_assignment": model_leaf_node_assignment,
     "save_model": save_model,
     "load_model": load_model,
     "download_scorer": download_scorer,
