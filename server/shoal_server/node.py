@@ -62,6 +62,12 @@ class Node:
         if self.cluster is not None:
             self.cluster.publish_frame(staging_key, header.to_wire())
 
+    def peer_ops(self) -> dict:
+        """Cluster ops this node serves beyond frames and tasks: ``{op: fn(sender, payload)}`` (the
+        model registry's replication, ``algos.common.replicate``); ``cluster.attach`` registers them."""
+        from .algos.common.replicate import peer_ops
+        return peer_ops(self)
+
     def close(self) -> None:
         """Stop the compute pool and drop the private spool directory."""
         with self._lock:

@@ -60,6 +60,10 @@ def attach(node: Any, view: ClusterView) -> None:
                       get_chunk=get_chunk, chunk_factory=Chunk, rename=node.chunks.rename_frame,
                       stats=stats, cancel=node.runtime.cancel_remote, store_shared=node.runtime.store_shared,
                       drop_shared=node.runtime.drop_shared)
+    extra_ops = getattr(node, "peer_ops", None)     # e.g. the model registry's replication (model.*)
+    if extra_ops is not None:
+        for op, fn in extra_ops().items():
+            view.register(op, fn, executor=True)
     if view.self_id != node.self_id:
         log.info("This node's member id is %s (bound to %s)", view.self_id, node.config.bind)
         node.self_id = view.self_id

@@ -27,7 +27,7 @@ from ...errors import InvalidParameter
 from ...store import codecs
 from ...tasks import MRTask, register_task
 
-__all__ = ["DesignSpec", "select_predictors", "compute_stats", "build_spec", "bind", "expand",
+__all__ = ["DesignSpec", "select_predictors", "compute_stats", "build_spec", "bind", "expand", "expand_split",
            "decode_column", "response_values"]
 
 _NUMERIC = ("int", "real", "bool", "time")
@@ -521,3 +521,57 @@ def expand(spec: dict, binding: dict, chunks: dict) -> tuple[np.ndarray, np.ndar
             X[:, j] = (v - c["scale_sub"]) * c["scale_mul"]
             j += 1
     return X, complete
+
+
+def _nrows(binding: dict, chunks: dict) -> int:
+    for c in binding["cats"]:
+        return chunks[c["col"]].nrows
+    for c in binding["nums"]:
+        return chunks[c].nrows
+    return next(iter(chunks.values())).nrows
+
+
+def expand_split(spec: dict, binding: dict, chunks: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The design rows of one chunk as :func:`expand` gives them, with the categoricals kept sparse.
+
+    Returns ``C`` int32[n, ncats]: for each categorical predictor the expanded column that holds its
+    1 in the row (-1 when the row's level is the dropped reference), ``D`` float64[n, p - d0]: the
+    dense columns from ``d0 = spec.numeric_slice()[0]`` on (numerics, interactions), exactly as
+    ``expand`` fills them, and ``complete`` bool[n]. ``expand(...)[0]`` is zero everywhere except
+    ``X[i, C[i, k]] = 1`` and ``X[:, d0:] = D``.
+    """
+    cats, nums = spec["cats"], spec["nums"]
+    inters = spec.get("inters") or []
+    n = _nrows(binding, chunks)
+    C = np.full((n, len(cats)), -1, dtype=np.int32)
+    nd = len(nums) + sum(len(i["cols"]) for i in inters)
+    D = np.zeros((n, nd))
+    complete = np.ones(n, dtype=bool)
+    j = 0
+    for k, (c, b) in enumerate(zip(cats, binding["cats"])):
+        codes = codecs.decode_codes(chunks[b["col"]]).astype(np.int64)
+        m = np.asarray(b["map"], np.int64)
+        idx = np.where(codes >= 0, m[np.where(codes >= 0, codes, 0)] if m.size else -1, -1)
+        miss = idx < 0
+        complete &= ~miss
+        idx = np.where(miss, int(c["mode"]), idx)
+        width = len(c["domain"]) - (0 if c["use_all"] else 1)
+        col = idx - (0 if c["use_all"] else 1)
+        C[:, k] = np.where(col >= 0, j + col, -1)
+        j += width
+    d = 0
+    for nspec, ci in zip(nums, binding["nums"]):
+        x = codecs.decode_float64(chunks[ci])
+        miss = np.isnan(x)
+        complete &= ~miss
+        x = np.where(miss, nspec["mean"], x)
+        D[:, d] = (x - nspec["scale_sub"]) * nspec["scale_mul"]
+        d += 1
+    for it, b in zip(inters, binding.get("inters") or ()):
+        vals, miss = interaction_values(it["kind"], chunks, b["a"], b["b"], b["a_map"], it["levels"])
+        complete &= ~miss
+        for k, c in enumerate(it["cols"]):
+            v = np.where(miss, c["mean"], vals[:, k])
+            D[:, d] = (v - c["scale_sub"]) * c["scale_mul"]
+            d += 1
+    return C, D, complete

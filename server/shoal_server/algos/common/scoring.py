@@ -23,7 +23,7 @@ from ...store import codecs
 from ...store.frame import ColumnHeader, FrameHeader
 from ...tasks import MRTask, register_task
 from .cv import fold_ids
-from .design import bind, bound_columns, expand, response_values
+from .design import bind, bound_columns, expand, expand_split, response_values
 from .frames import delete_frame, discard, publish, staging_key
 
 __all__ = ["register_scorer", "prediction_columns", "score_frame", "model_metrics", "class_column_name",
@@ -31,12 +31,20 @@ __all__ = ["register_scorer", "prediction_columns", "score_frame", "model_metric
 
 _SCORERS: dict[str, Callable] = {}
 _PAYLOADS: dict[str, Callable] = {}
+_SPLIT_SCORERS: dict[str, Callable] = {}
 
 
 def register_scorer(algo: str, fn: Callable, payload: Callable) -> None:
     """Register ``fn(payload, X, off)`` and ``payload(model) -> dict`` for ``algo``."""
     _SCORERS[algo] = fn
     _PAYLOADS[algo] = payload
+
+
+def register_split_scorer(algo: str, fn: Callable) -> None:
+    """Optionally, ``fn(payload, C, D, d0, off)``: the row scorer on ``design.expand_split``'s parts
+    (categoricals kept sparse), giving the same values as the row scorer on ``expand``'s rows. When
+    an algorithm registers one, the predict task never builds the dense design rows."""
+    _SPLIT_SCORERS[algo] = fn
 
 
 def payload_of(model) -> dict:
@@ -83,12 +91,26 @@ class PredictTask(MRTask):
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
         spec, binding = params["spec"], params["binding"]
-        X, complete = expand(spec, binding, chunks)
-        n = X.shape[0]
+        split = _SPLIT_SCORERS.get(params["algo"]) if spec.get("cats") else None
+        if split is not None:
+            C, D, complete = expand_split(spec, binding, chunks)
+            n = C.shape[0]
+            d0 = _ncoef(spec) - D.shape[1]
+
+            def scorer(pl, rows, off):
+                if rows is None:
+                    return split(pl, C, D, d0, off)
+                return split(pl, np.ascontiguousarray(C[rows]), np.ascontiguousarray(D[rows]), d0, off)
+        else:
+            X, complete = expand(spec, binding, chunks)
+            n = X.shape[0]
+            dense = _SCORERS[params["algo"]]
+
+            def scorer(pl, rows, off):
+                return dense(pl, X if rows is None else np.ascontiguousarray(X[rows]), off)
         off = np.zeros(n)
         if binding.get("offset") is not None:
             off = codecs.decode_float64(chunks[binding["offset"]])
-        scorer = _SCORERS[params["algo"]]
         payloads = params["payloads"]
         y = None
         if binding.get("y") is not None:
@@ -101,9 +123,9 @@ class PredictTask(MRTask):
                     continue
                 rows = np.nonzero(f == k)[0]
                 if rows.size:
-                    out[rows] = scorer(pl, np.ascontiguousarray(X[rows]), np.ascontiguousarray(off[rows]))
+                    out[rows] = scorer(pl, rows, np.ascontiguousarray(off[rows]))
         else:
-            out = scorer(payloads[0], X, off)
+            out = scorer(payloads[0], None, off)
         out = np.asarray(out, np.float64).reshape(n, -1)
         bad = np.isnan(off)
         if spec["missing_values_handling"] == "Skip":
@@ -215,3 +237,8 @@ def _keep_predictions(node, header: FrameHeader, dest: str) -> None:
     node.chunks.put_many(staging, items)
     out = FrameHeader(dest, header.columns[:ncol], header.starts, header.members)
     publish(node, staging, out)
+
+
+def _ncoef(spec: dict) -> int:
+    return (sum(len(c["domain"]) - (0 if c["use_all"] else 1) for c in spec["cats"]) + len(spec["nums"])
+            + sum(len(i["cols"]) for i in spec.get("inters") or ()))

@@ -300,9 +300,10 @@ def _null_model(prob: Problem, beta0, family: str, K: int):
     prob.on_iteration = None
     prob.dropped = set(int(j) for j in np.nonzero(prob.pen_mask)[0])
     try:
-        if prob.intercept:
-            fit = irlsm(prob, beta0, 0.0, 50)
-        else:
+        fit = _null_at_start(prob, beta0) if (prob.intercept and K == 1) else None
+        if fit is None and prob.intercept:
+            fit = irlsm(prob, beta0, 0.0, 50)     # its first pass at beta0 is the one just run (cached)
+        elif fit is None:
             fit = irlsm(prob, np.zeros_like(beta0), 0.0, 1)
     finally:
         prob.dropped = saved
@@ -312,6 +313,29 @@ def _null_model(prob: Problem, beta0, family: str, K: int):
         return fit, 0.0
     g = float(np.max(np.abs(fit.grad[prob.pen_mask]))) / fit.weight_sum
     return fit, g / max(prob.alpha, 1e-3)
+
+
+def _null_at_start(prob: Problem, beta0):
+    """The intercept-only fit when the starting intercept (the link of the response mean) already
+    solves it: one pass at ``beta0`` whose intercept-only IRLS step moves it by less than 1e-10
+    (relatively), instead of that pass, the step and a second pass at the moved intercept. The fit
+    that starts from the null model then reuses this pass (``Problem.run_pass`` caches it). None
+    when the step moves (an offset, fold weights, ...): then ``irlsm`` runs as usual."""
+    r = prob.run_pass(beta0)
+    st = r["stats"]
+    wsum = float(st[0])
+    if not (wsum > 0) or st[4] > 0 or "G" not in r:
+        return None
+    g00, q0 = float(r["G"][0, 0]) / wsum, float(r["q"][0]) / wsum
+    if not (g00 > 0):
+        return None
+    b0 = float(beta0[0])
+    if abs(q0 / g00 - b0) > 1e-10 * max(1.0, abs(b0)):
+        return None
+    from .solver import Fit
+    return Fit(beta=np.array(beta0, dtype=np.float64), deviance=float(st[1]), weight_sum=wsum, nobs=int(st[3]),
+               pearson=float(st[2]), loglik=float(st[5]), gram=r.get("G"), iterations=0,
+               objective=float(st[1]) / (2 * wsum), converged=True, grad=r["grad"])
 
 
 def _fitter(prob: Problem, solver: str, family: str, p: dict):
@@ -324,7 +348,7 @@ def _fitter(prob: Problem, solver: str, family: str, p: dict):
 def _copy_problem(prob: Problem, fold_mode: str, fold: int) -> Problem:
     import dataclasses
     return dataclasses.replace(prob, fold_mode=fold_mode, fold=fold, history=[], on_iteration=None,
-                               dropped=set(prob.dropped), passes=0)
+                               dropped=set(prob.dropped), passes=0, _last_pass=None)
 
 
 def _eval_deviance(prob: Problem, beta, K: int, frame=None, holdout: int | None = None) -> float:

@@ -12,8 +12,9 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["FAMILIES", "LINKS", "irls_pass", "multinomial_newton_pass", "predict_eta", "cd_solve",
-           "cholesky_collinear", "link_inverse_array"]
+__all__ = ["FAMILIES", "LINKS", "irls_pass", "irls_pass_split", "predict_eta_split", "multinomial_newton_pass",
+           "predict_eta", "cd_solve",
+           "cholesky_collinear", "cholesky_collinear_solve", "link_inverse_array"]
 
 FAMILIES = {"gaussian": 0, "binomial": 1, "quasibinomial": 2, "poisson": 3, "gamma": 4, "tweedie": 5,
             "negativebinomial": 6}
@@ -219,6 +220,78 @@ def irls_pass(X, beta, y, w, off, fam, link, vp, lp, theta, want_gram, G, q, gra
 
 
 @njit(cache=True, nogil=True)
+def irls_pass_split(C, D, d0, beta, y, w, off, fam, link, vp, lp, theta, want_gram, G, q, grad, stats, ww_out):
+    """:func:`irls_pass` on a design whose categoricals are kept sparse (``design.expand_split``).
+
+    IN  C int32[n, k]: per categorical, the design column holding the row's 1 (-1: none);
+        D float64[n, m]: design columns ``d0 .. d0+m-1``; the rest as :func:`irls_pass`.
+    A row touches only its intercept, its ``k`` categorical columns and the dense ones, so the
+    Gram costs O((1 + k + m)^2) per row instead of O(p (1 + k + m)). Every sum receives the same
+    non-zero terms in the same order as :func:`irls_pass` on ``expand``'s dense rows (the terms
+    skipped here are exact zeros there), so both give the same bits.
+    """
+    n = D.shape[0]
+    k = C.shape[1]
+    m = D.shape[1]
+    status = 0
+    idx = np.empty(1 + k + m, dtype=np.int64)
+    val = np.empty(1 + k + m)
+    for i in range(n):
+        wi = w[i]
+        ww_out[i] = 0.0
+        if not (wi > 0.0):
+            continue
+        eta = beta[0] + off[i]
+        na = 1
+        idx[0] = 0
+        val[0] = 1.0
+        for c in range(k):
+            col = C[i, c]
+            if col >= 0:
+                eta += beta[col + 1]
+                idx[na] = col + 1
+                val[na] = 1.0
+                na += 1
+        for t in range(m):
+            x = D[i, t]
+            eta += x * beta[d0 + t + 1]
+            idx[na] = d0 + t + 1
+            val[na] = x
+            na += 1
+        mu = linkinv(link, lp, eta)
+        if fam == 1 or fam == 2:
+            mu = min(max(mu, 1e-15), 1.0 - 1e-15)
+        elif fam >= 3 and not (mu > 0.0):
+            stats[4] += 1.0
+            status = 1
+            mu = 1e-15
+        d = dmu_deta(link, lp, eta, mu)
+        v = variance(fam, vp, theta, mu)
+        yi = y[i]
+        ww = wi * d * d / v
+        ww_out[i] = ww
+        z = eta - off[i] + (yi - mu) / d
+        s = wi * d * (yi - mu) / v
+        for a in range(na):
+            xa = val[a]
+            if xa == 0.0:
+                continue
+            ia = idx[a]
+            q[ia] += ww * z * xa
+            grad[ia] += s * xa
+            if want_gram:
+                wxa = ww * xa
+                for b in range(a, na):
+                    G[ia, idx[b]] += wxa * val[b]
+        stats[0] += wi
+        stats[1] += wi * unit_deviance(fam, vp, theta, yi, mu)
+        stats[2] += wi * (yi - mu) * (yi - mu) / v
+        stats[3] += 1.0
+        stats[5] += wi * loglik(fam, theta, yi, mu)
+    return status
+
+
+@njit(cache=True, nogil=True)
 def predict_eta(X, beta, off, out):
     """OUT out float64[n] = beta[0] + X @ beta[1:] + off, summed left to right (the scorer's order)."""
     n, p = X.shape
@@ -226,6 +299,25 @@ def predict_eta(X, beta, off, out):
         e = 0.0
         for j in range(p):
             e += X[i, j] * beta[j + 1]
+        out[i] = e + beta[0] + off[i]
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def predict_eta_split(C, D, d0, beta, off, out):
+    """:func:`predict_eta` on ``design.expand_split``'s parts; the same non-zero terms in the same
+    order, so the same bits."""
+    n = D.shape[0]
+    k = C.shape[1]
+    m = D.shape[1]
+    for i in range(n):
+        e = 0.0
+        for c in range(k):
+            col = C[i, c]
+            if col >= 0:
+                e += beta[col + 1]
+        for t in range(m):
+            e += D[i, t] * beta[d0 + t + 1]
         out[i] = e + beta[0] + off[i]
     return 0
 
@@ -375,3 +467,52 @@ def multinomial_newton_pass(X, B, y, w, want_gram, H, g, stats):
         stats[3] += 1.0
         stats[5] += wi * math.log(max(pr[yi], 1e-300))
     return 0
+
+
+@njit(cache=True, nogil=True)
+def cholesky_collinear_solve(G, rel_tol, keep, q, out):
+    """:func:`cholesky_collinear`, then solve ``G[keep][:, keep] x = q[keep]`` with the same factor.
+    OUT out float64[m] (0 for the columns not kept). Returns the number of columns dropped."""
+    m = G.shape[0]
+    L = np.zeros((m, m))
+    dropped = 0
+    for j in range(m):
+        if not keep[j]:
+            continue
+        d = G[j, j]
+        for k in range(j):
+            if keep[k]:
+                d -= L[j, k] * L[j, k]
+        if d <= rel_tol * max(G[j, j], 1e-300) or G[j, j] <= 0.0:
+            keep[j] = False
+            dropped += 1
+            continue
+        ljj = math.sqrt(d)
+        L[j, j] = ljj
+        for i in range(j + 1, m):
+            if not keep[i]:
+                continue
+            s = G[i, j]
+            for k in range(j):
+                if keep[k]:
+                    s -= L[i, k] * L[j, k]
+            L[i, j] = s / ljj
+    z = np.zeros(m)
+    for j in range(m):
+        if not keep[j]:
+            continue
+        s = q[j]
+        for k in range(j):
+            if keep[k]:
+                s -= L[j, k] * z[k]
+        z[j] = s / L[j, j]
+    for j in range(m - 1, -1, -1):
+        if not keep[j]:
+            out[j] = 0.0
+            continue
+        s = z[j]
+        for k in range(j + 1, m):
+            if keep[k]:
+                s -= L[k, j] * out[k]
+        out[j] = s / L[j, j]
+    return dropped

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common.scoring import class_column_name, register_scorer
+from ..common.scoring import class_column_name, register_scorer, register_split_scorer
 from . import kernels
 
-__all__ = ["glm_payload", "glm_score", "glm_scorer_source", "coefficients_tables", "raw_coefficients"]
+__all__ = ["glm_payload", "glm_score", "glm_score_split", "glm_scorer_source", "coefficients_tables",
+           "raw_coefficients"]
 
 
 def glm_payload(model) -> dict:
@@ -18,14 +19,22 @@ def glm_payload(model) -> dict:
 
 
 def glm_score(payload: dict, X: np.ndarray, off: np.ndarray) -> np.ndarray:
-    n = X.shape[0]
+    return _score(payload, X.shape[0], lambda b, out: kernels.predict_eta(X, b, off, out))
+
+
+def glm_score_split(payload: dict, C: np.ndarray, D: np.ndarray, d0: int, off: np.ndarray) -> np.ndarray:
+    """:func:`glm_score` on ``design.expand_split``'s parts (the same bits)."""
+    return _score(payload, D.shape[0], lambda b, out: kernels.predict_eta_split(C, D, d0, b, off, out))
+
+
+def _score(payload: dict, n: int, eta_of) -> np.ndarray:
     beta = np.asarray(payload["beta"], np.float64)
     if payload["multinomial"]:
         K = beta.shape[0]
         E = np.empty((n, K))
         tmp = np.empty(n)
         for k in range(K):
-            kernels.predict_eta(X, np.ascontiguousarray(beta[k]), off, tmp)
+            eta_of(np.ascontiguousarray(beta[k]), tmp)
             E[:, k] = tmp
         mx = E.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
         ex = np.exp(E - mx)
@@ -34,7 +43,7 @@ def glm_score(payload: dict, X: np.ndarray, off: np.ndarray) -> np.ndarray:
             s += ex[:, k]
         return ex / s[:, None]
     eta = np.empty(n)
-    kernels.predict_eta(X, beta, off, eta)
+    eta_of(beta, eta)
     mu = np.empty(n)
     kernels.link_inverse_array(int(payload["link"]), float(payload["lp"]), eta, mu)
     if payload["category"] == "Binomial":
@@ -43,6 +52,7 @@ def glm_score(payload: dict, X: np.ndarray, off: np.ndarray) -> np.ndarray:
 
 
 register_scorer("glm", glm_score, glm_payload)
+register_split_scorer("glm", glm_score_split)
 
 
 def transform_matrix(spec) -> np.ndarray:
@@ -91,6 +101,15 @@ def glm_scorer_source(model) -> str:
                 nm = nm + "_"
             names.append(nm)
     beta_list = beta.tolist()
+    # per categorical: level -> index into BETA of its indicator (0: the reference level, no term)
+    cat_beta, j = [], 0
+    for name, levels, use_all, mode in cats:
+        shift = 0 if use_all else 1
+        table = {lv: (j + i - shift + 1 if i - shift >= 0 else 0) for i, lv in enumerate(levels)}
+        mode_b = j + mode - shift + 1 if mode - shift >= 0 else 0
+        cat_beta.append((name, table, mode_b))
+        j += len(levels) - shift
+    d0 = j
     lines = [
         f'"""Standalone scorer for Shoal GLM model {model.key!r} (generated; pure Python, no dependencies).',
         "",
@@ -98,6 +117,8 @@ def glm_scorer_source(model) -> str:
         "as strings; None or NaN for missing); returns a dict of prediction columns as the server writes",
         'them. ``predict_rows(rows)`` scores a list of rows."""',
         "import math",
+        "",
+        "_exp = math.exp",
         "",
         f"MODEL_KEY = {model.key!r}",
         f"FAMILY = {out['family']!r}",
@@ -118,6 +139,10 @@ def glm_scorer_source(model) -> str:
         "# standardized coefficients: intercept first (one row per class for multinomial)",
         f"BETA = {beta_list!r}",
         "_INDEX = [dict((lv, i) for i, lv in enumerate(c[1])) for c in CATS]",
+        "# per categorical: (name, level -> index in BETA of its indicator (0: reference level), the imputed level's)",
+        f"_CAT_BETA = {cat_beta!r}",
+        "# index in BETA of the first numeric (or interaction) column",
+        f"_DENSE_BETA = {d0 + 1!r}",
         f"_DOMAINS = {domains!r}",
         "_ALL_LEVELS = dict((k, set(v)) for k, v in _DOMAINS.items())",
         "",
@@ -146,6 +171,14 @@ def glm_scorer_source(model) -> str:
         "        col = i if use_all else i - 1",
         "        for j in range(width):",
         "            x.append(1.0 if j == col else 0.0)",
+        "    d, ok = _dense(row)",
+        "    return x + d, complete and ok",
+        "",
+        "",
+        "def _dense(row):",
+        '    """The numeric and interaction part of the design row, and whether none was missing."""',
+        "    x = []",
+        "    complete = True",
         "    for name, mean, sub, mul in NUMS:",
         "        v = row.get(name)",
         "        if _missing(v):",
@@ -170,10 +203,36 @@ def glm_scorer_source(model) -> str:
         "    return x, complete",
         "",
         "",
-        "def _eta(beta, x, off):",
+        "def _sparse(row):",
+        '    """The design row as (indices in BETA of its categorical 1s, the dense part, complete): the',
+        '    zeros of design(row) are left out, so the sums below add the same terms in the same order."""',
+        "    hot = []",
+        "    complete = True",
+        "    for name, table, mode_b in _CAT_BETA:",
+        "        v = row.get(name)",
+        "        if v.__class__ is str:",
+        "            b = table.get(v)",
+        "        else:",
+        "            b = None if _missing(v) else table.get(_level(v))",
+        "        if b is None:",
+        "            complete = False",
+        "            b = mode_b",
+        "        if b:",
+        "            hot.append(b)",
+        "    if NUMS or INTERS:",
+        "        dense, ok = _dense(row)",
+        "        return hot, dense, complete and ok",
+        "    return hot, (), complete",
+        "",
+        "",
+        "def _eta(beta, hot, dense, off):",
         "    e = 0.0",
-        "    for j in range(len(x)):",
-        "        e += x[j] * beta[j + 1]",
+        "    for b in hot:",
+        "        e += beta[b]",
+        "    j = _DENSE_BETA",
+        "    for x in dense:",
+        "        e += x * beta[j]",
+        "        j += 1",
         "    return e + beta[0] + off",
         "",
         "",
@@ -204,7 +263,7 @@ def glm_scorer_source(model) -> str:
         "",
         "def predict(row):",
         '    """Score one row (a dict); missing predictions are None."""',
-        "    x, complete = design(row)",
+        "    hot, dense, complete = _sparse(row)",
         "    off = 0.0 if OFFSET_COLUMN is None else row.get(OFFSET_COLUMN)",
         "    if (SKIP_MISSING and not complete) or _missing(off):",
         "        if CATEGORY == 'Regression':",
@@ -212,9 +271,9 @@ def glm_scorer_source(model) -> str:
         "        return dict((c, None) for c in COLUMNS)",
         "    off = float(off)",
         "    if CATEGORY == 'Regression':",
-        "        return {'predict': linkinv(_eta(BETA, x, off))}",
+        "        return {'predict': linkinv(_eta(BETA, hot, dense, off))}",
         "    if FAMILY == 'multinomial':",
-        "        etas = [_eta(b, x, off) for b in BETA]",
+        "        etas = [_eta(b, hot, dense, off) for b in BETA]",
         "        mx = max(etas)",
         "        ex = [math.exp(e - mx) for e in etas]",
         "        s = 0.0",
@@ -226,7 +285,7 @@ def glm_scorer_source(model) -> str:
         "            if probs[k] > probs[best]:",
         "                best = k",
         "    else:",
-        "        mu = linkinv(_eta(BETA, x, off))",
+        "        mu = linkinv(_eta(BETA, hot, dense, off))",
         "        probs = [1.0 - mu, mu]",
         "        best = 1 if mu >= THRESHOLD else 0",
         "    out = {'predict': DOMAIN[best]}",
@@ -239,4 +298,90 @@ def glm_scorer_source(model) -> str:
         "    return [predict(r) for r in rows]",
         "",
     ]
+    fast = _fast_predict_lines(model, cat_beta, d0, nums, names)
+    if fast:    # the generic functions stay (as _predict_generic / _predict_rows_generic) for reference
+        lines[lines.index("def predict(row):")] = "def _predict_generic(row):"
+        i = lines.index("def predict_rows(rows):")
+        lines[i:i + 2] = ["def _predict_rows_generic(rows):", "    return [_predict_generic(r) for r in rows]"]
+        lines[-1:-1] = fast
     return "\n".join(lines)
+
+
+_LINK_CODE = {
+    "identity": ["    mu = eta"],
+    "logit": ["    if eta >= 0:", "        mu = 1.0 / (1.0 + _exp(-eta))", "    else:", "        e = _exp(eta)",
+              "        mu = e / (1.0 + e)"],
+    "log": ["    mu = _exp(eta)"],
+    "inverse": ["    mu = 1.0 / eta"],
+}
+
+
+def _fast_predict_lines(model, cat_beta, d0: int, nums, names) -> list[str]:
+    """``predict(row)`` unrolled for this model (a single linear predictor, no interactions, a link
+    above): the same terms summed in the same order as ``_eta`` (so the same bits), without the
+    loops, the design lists and the link dispatch. Empty when the model does not qualify."""
+    out = model.output
+    spec = model.spec
+    link = out["link"]
+    if out["family"] == "multinomial" or spec.get("inters") or link not in _LINK_CODE:
+        return []
+    beta = np.asarray(model.arrays["beta_std"], np.float64).tolist()
+    skip = spec["missing_values_handling"] == "Skip"
+    offset = spec.get("offset_column")
+    regression = model.category == "Regression"
+    if regression:
+        none = "{'predict': None}"
+    else:
+        none = "{" + ", ".join(f"{c!r}: None" for c in names) + "}"
+    threshold = float(out.get("default_threshold") or 0.5)
+
+    def body(ret) -> list[str]:
+        """The scoring of ``row`` (4-space indented); ``ret(expr)`` gives the lines that hand back a result."""
+        B = ["    get = row.get"]
+        if skip:
+            B.append("    complete = True")
+        B.append("    e = 0.0")
+        for k, (name, _table, mode_b) in enumerate(cat_beta):
+            # _Tk maps a level to its coefficient (0.0 for the reference level: the 0 * beta terms
+            # that the dense sum adds), so a level string costs one lookup
+            B += [f"    v = get({name!r})",
+                  f"    t = _T{k}.get(v)",
+                  "    if t is None:",
+                  f"        t = None if (v.__class__ is str or _missing(v)) else _T{k}.get(_level(v))",
+                  "        if t is None:"]
+            if skip:
+                B.append("            complete = False")
+            B += [f"            t = {(beta[mode_b] if mode_b else 0.0)!r}", "    e += t"]
+        for j, (name, mean, sub, mul) in enumerate(nums):
+            B += [f"    v = get({name!r})", "    if v is None or v != v:"]
+            if skip:
+                B.append("        complete = False")
+            B += [f"        v = {mean!r}", f"    e += ((float(v) - {sub!r}) * {mul!r}) * {beta[d0 + 1 + j]!r}"]
+        if offset is not None:
+            B += [f"    off = get({offset!r})", "    if _missing(off):"] + ["    " + x for x in ret(none)] + [
+                "    off = float(off)"]
+        else:
+            B.append("    off = 0.0")
+        if skip:
+            B += ["    if not complete:"] + ["    " + x for x in ret(none)]
+        B.append(f"    eta = e + {beta[0]!r} + off")
+        B += _LINK_CODE[link]
+        if regression:
+            B += ret("{'predict': mu}")
+        else:
+            dom = list(model.domain)
+            B += ret(f"{{'predict': {dom[1]!r} if mu >= {threshold!r} else {dom[0]!r}, {names[1]!r}: 1.0 - mu, "
+                     f"{names[2]!r}: mu}}")
+        return B
+
+    L = ["", "", "# per categorical: level -> its coefficient (BETA[index]; 0.0 for the reference level)"]
+    L += [f"_T{k} = dict((lv, BETA[b] if b else 0.0) for lv, b in _CAT_BETA[{k}][1].items())"
+          for k in range(len(cat_beta))]
+    L += ["", "", "def predict(row):",
+          '    """Score one row (a dict); missing predictions are None (this model\'s terms unrolled)."""']
+    L += body(lambda ex: [f"    return {ex}"])
+    L += ["", "", "def predict_rows(rows):", '    """Score a list of rows (``predict`` on each, inlined)."""',
+          "    out = []", "    append = out.append", "    for row in rows:"]
+    L += ["    " + x for x in body(lambda ex: [f"    append({ex})", "    continue"])]
+    L.append("    return out")
+    return L

@@ -60,6 +60,7 @@ class Problem:
     started: float = field(default_factory=time.time)
     dropped: set = field(default_factory=set)
     deadline: float = 0.0           # time.time() after which fits stop early (max_runtime_secs)
+    _last_pass: tuple | None = field(default=None, repr=False)
 
     @property
     def m(self) -> int:
@@ -74,6 +75,23 @@ class Problem:
         return self.deadline > 0 and time.time() > self.deadline
 
     def run_pass(self, beta, want_gram=True, frame=None, fold_mode=None, fold=None):
+        """One ``glm.gram`` pass at ``beta``. A pass over the training frame at the very coefficients
+        of the previous one (the null model's last pass is the first pass of the fit that starts from
+        it) is not run again: its result is deterministic, so the cached one has the same bits."""
+        beta = np.ascontiguousarray(beta, dtype=np.float64)
+        memo_key = None
+        if frame is None:
+            memo_key = (beta.tobytes(), self.fold_mode if fold_mode is None else fold_mode,
+                        self.fold if fold is None else fold, self.nclasses)
+            last = self._last_pass
+            if last is not None and last[0] == memo_key and (last[1] or not want_gram):
+                return last[2]
+        r = self._run_pass(beta, want_gram, frame, fold_mode, fold)
+        if memo_key is not None:
+            self._last_pass = (memo_key, bool(want_gram), r)
+        return r
+
+    def _run_pass(self, beta, want_gram, frame, fold_mode, fold):
         params = dict(self.base)
         if frame is not None:
             key, cols, extra = frame
@@ -129,7 +147,9 @@ def solve_quadratic(prob: Problem, G: np.ndarray, q: np.ndarray, beta: np.ndarra
     if lam == 0 and not prob.bounded:
         keep = act & (np.diag(G) > 0) | (act & (np.arange(len(act)) == 0))
         keep = keep.copy()
-        dropped = kernels.cholesky_collinear(np.ascontiguousarray(G), 1e-10, keep)
+        out = np.zeros_like(beta)
+        dropped = kernels.cholesky_collinear_solve(np.ascontiguousarray(G), 1e-10, keep, np.ascontiguousarray(q),
+                                                   out)
         if dropped:
             newly = [j for j in range(1, prob.p + 1) if act[j] and not keep[j]]
             if not prob.remove_collinear:
@@ -143,11 +163,7 @@ def solve_quadratic(prob: Problem, G: np.ndarray, q: np.ndarray, beta: np.ndarra
             if not keep[0] and prob.intercept:
                 raise InvalidParameter("The intercept is collinear with the predictors; set intercept=False or "
                                        "use_all_factor_levels=False.", {})
-        idx = np.nonzero(keep)[0]
-        out = np.zeros_like(beta)
-        if idx.size:
-            out[idx] = np.linalg.solve(G[np.ix_(idx, idx)], q[idx])
-        return out
+        return out     # the Cholesky solve of the kept columns (the dropped ones are 0)
     mask = prob.pen_mask
     l1 = np.where(mask, lam * prob.alpha, 0.0)
     l2 = np.where(mask, lam * (1 - prob.alpha), 0.0)

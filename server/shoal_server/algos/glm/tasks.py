@@ -11,7 +11,7 @@ from ...errors import InvalidParameter
 from ...store import codecs
 from ...tasks import MRTask, register_task
 from ..common.cv import fold_weights
-from ..common.design import expand, response_values
+from ..common.design import expand, expand_split, response_values
 from . import kernels
 
 __all__ = ["GramTask", "chunk_inputs"]
@@ -19,9 +19,19 @@ __all__ = ["GramTask", "chunk_inputs"]
 
 def chunk_inputs(params: dict, chunk_idx: int, chunks: dict):
     """Design rows, response, effective weights and offset of one chunk (training rows only)."""
+    X, complete = expand(params["spec"], params["binding"], chunks)
+    return (X,) + _row_inputs(params, chunk_idx, chunks, complete)
+
+
+def chunk_inputs_split(params: dict, chunk_idx: int, chunks: dict):
+    """:func:`chunk_inputs` with the categoricals kept sparse: ``(C, D, y, w, off)`` (``expand_split``)."""
+    C, D, complete = expand_split(params["spec"], params["binding"], chunks)
+    return (C, D) + _row_inputs(params, chunk_idx, chunks, complete)
+
+
+def _row_inputs(params: dict, chunk_idx: int, chunks: dict, complete: np.ndarray):
     spec, binding = params["spec"], params["binding"]
-    X, complete = expand(spec, binding, chunks)
-    n = X.shape[0]
+    n = complete.shape[0]
     y = response_values(chunks[binding["y"]], binding["y_type"], binding.get("y_map"))
     w = np.ones(n) if binding.get("w") is None else codecs.decode_float64(chunks[binding["w"]])
     off = np.zeros(n) if binding.get("offset") is None else codecs.decode_float64(chunks[binding["offset"]])
@@ -35,7 +45,7 @@ def chunk_inputs(params: dict, chunk_idx: int, chunks: dict):
                         int(params["starts"][chunk_idx]), n, chunks, np.where(bad, np.nan, y))
     if mask is not None:
         w = w * mask
-    return X, y, np.ascontiguousarray(w), np.ascontiguousarray(off)
+    return y, np.ascontiguousarray(w), np.ascontiguousarray(off)
 
 
 @register_task
@@ -48,8 +58,15 @@ class GramTask(MRTask):
 
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
-        X, y, w, off = chunk_inputs(params, chunk_idx, chunks)
-        p = X.shape[1]
+        multinomial = params.get("nclasses", 1) > 1
+        split = bool(params["spec"]["cats"]) and not multinomial
+        if split:       # categoricals stay sparse: the Gram costs O(nnz^2) per row (same bits as dense)
+            C, D, y, w, off = chunk_inputs_split(params, chunk_idx, chunks)
+            p = int(_ncoef(params["spec"]))
+            d0 = p - D.shape[1]
+        else:
+            X, y, w, off = chunk_inputs(params, chunk_idx, chunks)
+            p = X.shape[1]
         G = np.zeros((p + 1, p + 1)) if params["want_gram"] else np.zeros((1, 1))
         q = np.zeros(p + 1)
         grad = np.zeros(p + 1)
@@ -73,9 +90,13 @@ class GramTask(MRTask):
                 raise InvalidParameter("The response of a gamma GLM must be positive; found values <= 0.", {})
             beta = np.ascontiguousarray(np.asarray(params["beta"], np.float64))
             # the Gram is accumulated in the kernel (no BLAS: its threads would oversubscribe the compute pool)
-            ww = np.zeros(X.shape[0])
-            kernels.irls_pass(X, beta, y, w, off, fam, int(params["link"]), float(params["vp"]), float(params["lp"]),
-                              float(params["theta"]), bool(params["want_gram"]), G, q, grad, stats, ww)
+            ww = np.zeros(y.shape[0])
+            args = (beta, y, w, off, fam, int(params["link"]), float(params["vp"]), float(params["lp"]),
+                    float(params["theta"]), bool(params["want_gram"]), G, q, grad, stats, ww)
+            if split:
+                kernels.irls_pass_split(C, D, d0, *args)
+            else:
+                kernels.irls_pass(X, *args)
         out = {"q": q, "grad": grad, "stats": stats}
         if params["want_gram"]:
             out["G"] = G
@@ -94,3 +115,8 @@ class GramTask(MRTask):
             G[(iu[1], iu[0])] = G[iu]
             result = dict(result, G=G)
         return result
+
+
+def _ncoef(spec: dict) -> int:
+    return (sum(len(c["domain"]) - (0 if c["use_all"] else 1) for c in spec["cats"]) + len(spec["nums"])
+            + sum(len(i["cols"]) for i in spec.get("inters") or ()))
