@@ -110,7 +110,7 @@ def test_unrolled_scorer_gives_the_generic_scorers_bits_and_the_nodes_prediction
 
     node, header, model, _binding = bound
     src = algos.export_scorer(model)
-    assert "def _predict_generic(row):" in src and "import numpy" not in src
+    assert "def _predict_generic(row):" in src and "\nimport numpy" not in src  # numpy stays optional
     path = tmp_path / "unrolled.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("unrolled_scorer", path)
@@ -129,3 +129,41 @@ def test_unrolled_scorer_gives_the_generic_scorers_bits_and_the_nodes_prediction
     ci = [c.name for c in h.columns].index("Y")
     ref = np.concatenate([codecs.decode_float64(node.chunks.get(h.key, ci, i)) for i in range(h.nchunks)])
     np.testing.assert_allclose([r["Y"] for r in fast[:len(ref)]], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_scorer_batch_entry_point_equals_row_scoring_with_and_without_numpy(bound, tmp_path, monkeypatch):
+    """predict_columns (numpy when installed, rows otherwise) gives predict()'s predictions."""
+    import importlib.util
+    import sys
+
+    import pandas as pd
+
+    _node, _header, model, _binding = bound
+    path = tmp_path / "batch.py"
+    path.write_text(algos.export_scorer(model))
+    spec = importlib.util.spec_from_file_location("batch_scorer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = _data()
+    g_levels, h_levels = list("abcde"), ["u", "v", "w"]
+    g = [None if c < 0 else g_levels[c] for c in d["g"]] + ["zz", None]
+    h = [h_levels[c] for c in d["h"]] + ["v", "w"]
+    x0 = [float(v) for v in d["x0"]] + [float("nan"), 2.0]
+    x1 = [float(v) for v in d["x1"]] + [1.5, None]
+    rows = [{"g": a, "h": b, "x0": c, "x1": e} for a, b, c, e in zip(g, h, x0, x1)]
+    want = mod.predict_rows(rows)
+    names = list(want[0])
+    frame = pd.DataFrame({"g": pd.Categorical(g), "h": h, "x0": x0, "x1": x1})
+    for cols in (frame, {"g": g, "h": h, "x0": np.array(x0), "x1": x1}):
+        got = mod.predict_columns(cols)
+        assert list(got) == names
+        for c in names:
+            exp_c = [r[c] for r in want]
+            if isinstance(exp_c[0], str):
+                assert list(got[c]) == exp_c
+            else:
+                np.testing.assert_allclose(np.array(got[c], float), np.array(exp_c, float), rtol=1e-12,
+                                           atol=1e-15, equal_nan=True)
+    monkeypatch.setitem(sys.modules, "numpy", None)     # the scorer must not need numpy
+    got = mod.predict_columns({"g": g, "h": h, "x0": x0, "x1": x1})
+    assert got == {c: [r[c] for r in want] for c in names}
