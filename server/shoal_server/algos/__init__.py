@@ -34,6 +34,13 @@ def warm() -> None:
     kernels.cd_solve(np.eye(2), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), np.full(2, -np.inf),
                      np.full(2, np.inf), np.ones(2, dtype=np.bool_), 1e-12, 10)
     kernels.cholesky_collinear(np.eye(2), 1e-10, np.ones(2, dtype=np.bool_))
+    # the sparse-categorical variants (one categorical column with no level set, one numeric column)
+    C = np.full((1, 1), -1, dtype=np.int32)
+    G3 = np.zeros((3, 3))
+    kernels.irls_pass_split(C, X, 1, np.zeros(3), np.zeros(1), np.ones(1), np.zeros(1), 0, 0, 0.0, 1.0, 1.0, True,
+                            G3, np.zeros(3), np.zeros(3), np.zeros(6), np.zeros(1))
+    kernels.predict_eta_split(C, X, 1, np.zeros(3), np.zeros(1), np.zeros(1))
+    kernels.cholesky_collinear_solve(np.eye(2), 1e-10, np.ones(2, dtype=np.bool_), np.zeros(2), np.zeros(2))
 
     from .tree import warm as warm_trees
 
