@@ -227,3 +227,41 @@ def test_row_sampling_draws_depend_only_on_the_global_row():
     c = np.empty(1000)
     K.splitmix_uniform(42, 4, 0, 1000, c)
     assert not np.array_equal(a, c)
+
+
+def test_sibling_subtraction_equals_the_directly_built_histogram():
+    """parent − smaller child, remapped to the larger child's bins, is that child's own histogram."""
+    rng = np.random.default_rng(5)
+    n, p, F = 3000, 3, 64
+    codes = rng.integers(0, F, size=(p, n)).astype(np.uint16)
+    codes[1, rng.random(n) < 0.1] = K.NA_CODE
+    cols = np.arange(p, dtype=np.int64)
+    gq, hq, wq = rng.integers(-50, 50, n), rng.integers(1, 50, n), rng.integers(1, 3, n)
+    active = (rng.random(n) < 0.9).astype(np.uint8)
+    # parent level: one slot; column 0 one code per bin, columns 1, 2 in 32 bins of 2 codes
+    plo, phi = np.zeros((1, p), np.int64), np.full((1, p), F, np.int64)
+    pnb = np.array([[F, 32, 32]], np.int64)
+    poff = np.array([[0, F + 1, F + 34]], np.int64)
+    prev = np.zeros((F + 67, 3), np.int64)
+    K.build_histograms(codes, cols, np.zeros(n, np.int32), active, np.zeros(1, np.int32), gq, hq, wq,
+                       plo, phi, pnb, poff, prev)
+    # split on column 0 at code 20: node 1 = codes < 20 (smaller), node 2 = the rest; the children use
+    # 10 bins over their part of column 0 and half the parent's bins on the other columns
+    nid = np.where(codes[0] < 20, 1, 2).astype(np.int32)
+    lo = np.array([[0, 0, 0], [20, 0, 0]], np.int64)
+    hi = np.array([[20, F, F], [F, F, F]], np.int64)
+    nb = np.array([[10, 16, 16], [10, 16, 16]], np.int64)
+    sizes = (nb + 1).ravel()
+    off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).reshape(2, p).astype(np.int64)
+    son = np.array([-1, 0, 1], np.int32)
+    direct = np.zeros((int(sizes.sum()), 3), np.int64)
+    K.build_histograms(codes, cols, nid, active, son, gq, hq, wq, lo, hi, nb, off, direct)
+    # rows grouped by slot: the small child only; the large child builds nothing (all derivable)
+    order, start = np.empty(n, np.int32), np.empty(3, np.int64)
+    K.rows_by_slot(nid, active, son, 2, order, start)
+    assert start[2] == active.sum() and np.all(np.diff(order[:start[1]]) > 0)
+    build = np.array([[1, 1, 1], [0, 0, 0]], np.uint8)
+    derived = np.zeros_like(direct)
+    K.build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, nb, off, derived)
+    K.derive_histograms(derived, prev, np.array([[1, 0, 0]], np.int64), lo, hi, nb, off, plo, phi, pnb, poff, build)
+    np.testing.assert_array_equal(derived, direct)

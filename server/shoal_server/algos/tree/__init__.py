@@ -1,7 +1,7 @@
 """The tree engine shared by GBM and DRF.
 
 Modules: ``kernels`` (numba: binning, histograms, split search, routing, prediction, TreeSHAP),
-``engine`` (binning passes, per-node training sessions, the ``tree.*`` map/reduce tasks and the
+``binning`` (LightGBM's greedy bins for QuantilesGlobal), ``engine`` (binning passes, per-node training sessions, the ``tree.*`` map/reduce tasks and the
 level-wise builder), ``losses`` (gradients and links), ``quantiles`` (quantile leaves), ``model``
 (flat tree arrays, scoring, contributions, leaf assignment, variable importance), ``builder`` (the
 training loop of both algorithms), ``scorer`` (standalone scoring code), ``params`` (shared
@@ -32,3 +32,11 @@ def warm() -> None:
     K.build_histograms(codes, np.zeros(1, np.int64), np.zeros(2, np.int32), np.ones(2, np.uint8),
                        np.zeros(1, np.int32), np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
                        0 * one, 2 * one, 2 * one, 0 * one, hist)
+    order = np.zeros(2, np.int32)
+    start = np.zeros(2, np.int64)
+    K.rows_by_slot(np.zeros(2, np.int32), np.ones(2, np.uint8), np.zeros(1, np.int32), 1, order, start)
+    K.build_histograms_rows(codes, np.zeros(1, np.int64), order, start, np.ones((1, 1), np.uint8),
+                            np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
+                            0 * one, 2 * one, 2 * one, 0 * one, hist)
+    K.derive_histograms(hist, hist.copy(), np.zeros((1, 3), np.int64), 0 * one, 2 * one, 2 * one, 0 * one,
+                        0 * one, 2 * one, 2 * one, 0 * one, np.zeros((1, 1), np.uint8))

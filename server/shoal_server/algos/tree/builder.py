@@ -138,6 +138,8 @@ def train_tree_model(node, algo: str, specs, p_in: dict, job=None, model_key: st
     """
     p = validate(algo, specs, p_in)
     header = node.catalog.get(p["training_frame"])
+    if job is not None and float(p.get("max_runtime_secs") or 0.0) > 0:
+        job = _KeepTreesJob(job)
     folds = None
     if p.get("nfolds") or p.get("fold_column"):
         pr = Problems(algo)
@@ -176,6 +178,22 @@ def train_tree_model(node, algo: str, specs, p_in: dict, job=None, model_key: st
     model.output["cross_validation_models"] = [{"fold": k, "ntrees": m.output["ntrees"]}
                                                for k, m in enumerate(cv_models)]
     return model
+
+
+class _KeepTreesJob:
+    """A job whose time limit does not abort training: the builder stops after the tree that passes
+    ``max_runtime_secs`` and keeps the trees built so far (H2O-3's behaviour). Cancellation still
+    raises."""
+
+    def __init__(self, job):
+        self._job = job
+
+    def check(self) -> None:
+        if self._job.cancel_requested:
+            self._job.check()
+
+    def __getattr__(self, name):
+        return getattr(self._job, name)
 
 
 def _framework_distribution(model) -> dict:
@@ -356,6 +374,9 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                 shift_predictions(node, vheader.key, vsess, [vfp["needed"][0]], init_f)
         weighted = bool(p.get("weights_column"))
         stopped_early = False
+        stopped_by_runtime = False
+        mrs = float(p.get("max_runtime_secs") or 0.0)
+        deadline = time.monotonic() - (now_ms() - t_start) / 1000.0 + mrs if mrs > 0 else 0.0
         train_m = valid_m = None
         t = start_tree
         classes = list(range(K))
@@ -416,6 +437,9 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                     if src is not None and stop_early(vals, k, float(p["stopping_tolerance"]), more):
                         stopped_early = True
                         break
+            if deadline and t < ntrees and time.monotonic() >= deadline:
+                stopped_by_runtime = True  # H2O-3: the trees built so far make the model
+                break
         if train_m is None or (history and history[-1]["number_of_trees"] != t):
             train_m = _session_metrics(node, header.key, sess, cols0, category, domain, dist, drf, t, drf, weighted)
             if vsess is not None:
@@ -438,6 +462,7 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                                                    "bernoulli" if category == "Binomial" else "gaussian"),
         "dist": dist, "init_f": [float(x) for x in init_f], "ntrees": ntrees_built, "ntrees_per_iteration": K,
         "seed": seed, "histogram_type": htype, "stopped_early": stopped_early,
+        "stopped_by_runtime": stopped_by_runtime,
         "bins": [_bins_json(b) for b in bins],
         "training_metrics": train_m, "validation_metrics": valid_m,
         "variable_importances": varimp_table(names, imp),

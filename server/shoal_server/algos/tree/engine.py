@@ -7,22 +7,31 @@ predictions, gradients and the tree node of each row). A tree is grown one level
 1. ``tree.grad`` computes each row's gradient/hessian for the tree and its in-bag flag, and returns
    the largest ``|g·w|``, ``|h·w|`` and ``w``.
 2. ``tree.hist`` (once per level) first moves the rows of the nodes split at the previous level to
-   their children, then adds every active row of every open leaf into per-column histograms.
+   their children, groups the active rows by open leaf (``kernels.rows_by_slot``) and adds them
+   into per-column histograms (``kernels.build_histograms_rows``), skipping the (leaf, column)
+   pairs the coordinator derives by sibling subtraction (below).
    Gradient, hessian and weight are summed as **int64 fixed-point values**: each is
    ``round(x · 2^k)`` with ``2^k`` chosen per tree from the maxima of step 1 so that the sum over all
    rows cannot overflow (``|sum| < 2^61``); the resolution is ``max · n / 2^61`` (below 1e-12 of the
    largest term for 1e6 rows). Integer addition is exact and associative, so the reduced histograms
    (hence the splits, leaf values and model) have the same bits for any chunking, thread count or
    node count, beyond the runtime's fixed-tree guarantee.
-3. The coordinator finds the best split of each open leaf once (``kernels.find_splits``), creates
-   the children and the next level's layout, and ships the splits with the next ``tree.hist``.
+3. The coordinator completes the histograms by sibling subtraction, finds the best split of each
+   open leaf once (``kernels.find_splits``), creates the children and the next level's layout, and
+   ships the splits with the next ``tree.hist``. When both children of a split stay open, only the
+   lighter one is histogrammed; the heavier one is ``parent − lighter`` (``kernels.derive_histograms``)
+   for every column whose bins nest in the parent's (a parent column with one code per bin, or the
+   same range with the same or half the bins, which is how ``UniformAdaptive`` refines) and built
+   directly for the others (the split column of a coarsely binned parent). The sums are int64, so a
+   derived histogram has the bits of a built one: models do not change, only the work halves.
 4. ``tree.update`` applies the last splits and adds each row's leaf value to its raw prediction
    (GBM), or to its out-of-bag vote (DRF).
 
 Binning (once per model, on the training frame): a numeric column gets a global fine grid of
 interior edges: integer columns with a small span get one code per value; otherwise
 ``UniformAdaptive`` and ``Random`` use ``nbins_top_level`` equal-width bins over [min, max] and
-``QuantilesGlobal`` ``nbins`` weighted quantile bins (from a 4096-bin sketch). At depth ``d`` a
+``QuantilesGlobal`` at most ``nbins`` bins of about equal row counts, by LightGBM's greedy algorithm
+on a row sample (``binning``). At depth ``d`` a
 leaf's histogram cuts *its own* code range into ``max(nbins, nbins_top_level >> d)`` bins (capped by
 the number of codes in the range), which is H2O-3's adaptive refinement on a fixed grid. ``Random``
 tries one random boundary per column and leaf (extremely randomized trees). A categorical column
@@ -46,11 +55,12 @@ from ...metrics import exact
 from ...store import codecs
 from ...tasks import IndexedTask, MRTask, register_task
 from . import kernels as K_
+from .binning import SAMPLE_ROWS, quantile_edges
 from .losses import gradients, link_inverse
 
 __all__ = ["ColumnBins", "compute_bins", "Session", "TreeBuffer", "EngineParams", "grow_trees", "quant_scale"]
 
-SKETCH_BINS = 4096
+SAMPLE_SEED = 0x5EED  # the row sample of the QuantilesGlobal binning (fixed: bins do not depend on `seed`)
 _TWO61 = float(2 ** 61)
 
 
@@ -188,10 +198,16 @@ class TreeStats(MRTask):
 
 
 @register_task
-class TreeSketch(MRTask):
-    """Fine weighted histograms (``SKETCH_BINS`` equal-width bins) of numeric predictors, int64 weights."""
+class TreeSample(MRTask):
+    """Distinct values and counts of numeric predictors over a row sample (``QuantilesGlobal`` bins).
 
-    name = "tree.sketch"
+    A row is in the sample when its weight is positive and a counter hash of its global index is
+    below ``rate``; per column the map returns the sorted distinct finite values, their counts and
+    the number of missing values. The merge is a sorted union, so the result does not depend on the
+    chunking.
+    """
+
+    name = "tree.sample"
 
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
@@ -199,26 +215,28 @@ class TreeSketch(MRTask):
         raw = _decode_raw(chunks, params)
         y = _response(chunks, params, n)
         w = np.ones(n) if params.get("w") is None else codecs.decode_float64(chunks[params["w"]])
-        w = np.where(np.isnan(w) | (w < 0) | np.isnan(y), 0.0, w)
-        wq = _quantize(w, params["wscale"])
+        keep = ~(np.isnan(w) | (w <= 0) | np.isnan(y))
+        rate = float(params["rate"])
+        if rate < 1.0:
+            u = np.empty(n)
+            K_.splitmix_uniform(int(params["seed"]), 11, int(params["starts"][chunk_idx]), n, u)
+            keep &= u < rate
         out = []
-        for j in params["sketch_cols"]:
-            v = raw[j]
-            lo, hi = params["lo"][len(out)], params["hi"][len(out)]
-            good = np.isfinite(v) & (wq > 0)
-            b = np.floor((v[good] - lo) / (hi - lo) * SKETCH_BINS).astype(np.int64)
-            b = np.clip(b, 0, SKETCH_BINS - 1)
-            out.append(_int_bincount(b, wq[good], SKETCH_BINS))
-        return {"h": out}
+        for j in params["sample_cols"]:
+            v = raw[j][keep]
+            fin = v[~np.isnan(v)]
+            vals, cnt = np.unique(fin, return_counts=True)
+            out.append({"v": vals.astype(np.float64), "c": cnt.astype(np.int64), "na": int(v.size - fin.size)})
+        return {"s": out}
 
     def reduce(self, a, b):
-        return {"h": [x + y for x, y in zip(a["h"], b["h"])]}
-
-
-def _int_bincount(idx: np.ndarray, wq: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros(k, np.int64)
-    np.add.at(out, idx, wq)
-    return out
+        out = []
+        for x, y in zip(a["s"], b["s"]):
+            vals, inv = np.unique(np.concatenate([x["v"], y["v"]]), return_inverse=True)
+            cnt = np.zeros(vals.size, np.int64)
+            np.add.at(cnt, inv, np.concatenate([x["c"], y["c"]]))
+            out.append({"v": vals, "c": cnt, "na": x["na"] + y["na"]})
+        return {"s": out}
 
 
 @dataclass
@@ -233,23 +251,6 @@ class ColumnBins:
     card: int = 0
 
 
-def _quantile_edges(hist: np.ndarray, lo: float, hi: float, nb: int) -> np.ndarray:
-    cum = np.cumsum(hist)
-    tot = cum[-1]
-    if tot <= 0:
-        return np.zeros(0)
-    edges = []
-    for q in range(1, nb):
-        target = tot * q / nb
-        b = int(np.searchsorted(cum, target, side="left"))
-        e = lo + (hi - lo) * (b + 1) / SKETCH_BINS
-        if e <= lo or e > hi:
-            continue
-        if not edges or e > edges[-1]:
-            edges.append(e)
-    return np.array(edges, np.float64)
-
-
 def compute_bins(node, header, names: list[str], kinds: list[str], base_params: dict, histogram_type: str,
                  nbins: int, nbins_top_level: int, nbins_cats: int, job=None) -> tuple[list[ColumnBins], dict]:
     """Run the binning passes; returns the column bins and the raw statistics (response sums, ...)."""
@@ -257,7 +258,7 @@ def compute_bins(node, header, names: list[str], kinds: list[str], base_params: 
     cols = sorted(set(p["needed"]))
     st = node.runtime.run(TreeStats.name, header.key, cols, p, job=job)
     bins: list[ColumnBins] = []
-    sketch_cols, lo, hi = [], [], []
+    sketch_cols = []
     for j, (name, kind) in enumerate(zip(names, kinds)):
         if kind == "cat":
             card = int(p["cards"][j])
@@ -280,8 +281,6 @@ def compute_bins(node, header, names: list[str], kinds: list[str], base_params: 
             continue
         if histogram_type == "QuantilesGlobal":
             sketch_cols.append(j)
-            lo.append(mn)
-            hi.append(mx)
             bins.append(ColumnBins(name, "num", 0, None))
             continue
         F = fine_cap
@@ -289,10 +288,12 @@ def compute_bins(node, header, names: list[str], kinds: list[str], base_params: 
         edges = np.unique(edges[(edges > mn) & (edges <= mx)])
         bins.append(ColumnBins(name, "num", len(edges) + 1, edges))
     if sketch_cols:
-        ps = dict(p, sketch_cols=sketch_cols, lo=lo, hi=hi, wscale=quant_scale(st["maxw"], st["nrows"]))
-        sk = node.runtime.run(TreeSketch.name, header.key, cols, ps, job=job)
+        rate = min(1.0, SAMPLE_ROWS / max(int(st["nrows"]), 1))
+        ps = dict(p, sample_cols=sketch_cols, rate=rate, seed=SAMPLE_SEED)
+        sk = node.runtime.run(TreeSample.name, header.key, cols, ps, job=job)
         for q, j in enumerate(sketch_cols):
-            edges = _quantile_edges(sk["h"][q].astype(np.float64), lo[q], hi[q], nbins)
+            s_ = sk["s"][q]
+            edges = quantile_edges(s_["v"], s_["c"], int(s_["na"]), nbins)
             bins[j] = ColumnBins(names[j], "num", len(edges) + 1, edges)
     stats = {"sums": exact.to_floats(st["sums"]), "nrows": int(st["nrows"]), "maxw": float(st["maxw"]),
              "ymin": float(st["ymin"]), "ymax": float(st["ymax"]),
@@ -434,12 +435,18 @@ class TreeHist(MRTask):
         _apply(st, params.get("apply"))
         hist = np.zeros((int(params["total"]), 3), np.int64)
         cols = np.asarray(params["cols"], np.int64)
+        order = np.empty(st.n, np.int32)
         for lay in params["layout"]:
             k = int(lay["k"])
-            K_.build_histograms(st.codes, cols, st.nid[k], st.active, np.asarray(lay["slot_of_node"], np.int32),
-                                st.gq[k], st.hq[k], st.wq, np.asarray(lay["lo"], np.int64),
-                                np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
-                                np.asarray(lay["off"], np.int64), hist)
+            lo = np.asarray(lay["lo"], np.int64)
+            S = lo.shape[0]
+            start = np.empty(S + 1, np.int64)
+            K_.rows_by_slot(st.nid[k], st.active, np.asarray(lay["slot_of_node"], np.int32), S, order, start)
+            build = lay.get("build")
+            build = np.ones(lo.shape, np.uint8) if build is None else np.asarray(build, np.uint8)
+            K_.build_histograms_rows(st.codes, cols, order, start, build, st.gq[k], st.hq[k], st.wq, lo,
+                                     np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
+                                     np.asarray(lay["off"], np.int64), hist)
         return {"hist": hist}
 
     def reduce(self, a, b):
@@ -624,6 +631,8 @@ class _Open:
     hi: np.ndarray
     lb: float
     ub: float
+    pslot: int = -1        # the parent's slot at the previous level (same tree)
+    sib: int = -1          # large child: node id of its smaller sibling (histogram derived), else -1
 
 
 def _level_res(ep: EngineParams, depth: int) -> int:
@@ -655,10 +664,19 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
     cols = np.asarray(usable, np.int64)
     m = len(usable)
     iscat = np.array([1 if bins[j].kind == "cat" else 0 for j in usable], np.uint8)
+    # what find_splits sees: 2 marks a categorical whose bins group several levels (more levels
+    # than nbins_cats). As in H2O-3, only one-level-per-bin columns have their bins sorted by
+    # gradient; grouped bins split in level order, which keeps a high-cardinality noise column
+    # (thousands of ids) from being fitted level by level.
+    iscat_find = np.array([(2 if bins[j].card > bins[j].nfine else 1) if bins[j].kind == "cat" else 0
+                           for j in usable], np.uint8)
     mono = np.zeros(m, np.int64)
     if ep.monotone is not None:
         mono = np.asarray(ep.monotone, np.int64)[cols]
-    maxF = max(bins[j].nfine for j in usable)
+    maxFc = max([bins[j].nfine for j in usable if bins[j].kind == "cat"] + [1])  # width of categorical bitsets
+    cols_l = [int(c) for c in cols]
+    iscat_l = [int(c) for c in iscat]
+    mono_l = [int(v) for v in mono]
     full_lo = np.zeros(m, np.int64)
     full_hi = np.array([bins[j].nfine for j in usable], np.int64)
     opens: list[_Open] = []
@@ -667,6 +685,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
         opens.append(_Open(0, t.k, 0, full_lo.copy(), full_hi.copy(), -math.inf, math.inf))
     pending: list[dict] | None = None
     first = True
+    prev_lay: dict = {}
+    prev_hist = np.zeros((0, 3), np.int64)
     while opens:
         # ---------------------------------------------------------------- layout of this level
         layout = []
@@ -686,38 +706,11 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             res = np.array([_level_res(ep, o.depth) for o in lst], np.int64)[:, None]
             span = hi - lo
             nbin = np.where(iscat[None, :] == 1, span, np.maximum(1, np.minimum(span, res)))
-            sizes = (nbin + 1).ravel()
-            off = (total + np.concatenate([[0], np.cumsum(sizes)[:-1]])).reshape(S, m).astype(np.int64)
-            total += int(sizes.sum())
-            for s, o in enumerate(lst):
-                son[o.node] = s
-                slot_meta.append((ti, s, o))
-            layout.append({"k": t.k, "slot_of_node": son, "lo": lo, "hi": hi, "nbin": nbin, "off": off})
-        params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending}
-        if first:
-            params["quantize"] = scales
-            first = False
-        r = node.runtime.run(TreeHist.name, frame_key, cols_needed or [0], params, job=None)
-        if job is not None:
-            job.check()
-        # ---------------------------------------------------------------- split search
-        pending = []
-        new_opens: list[_Open] = []
-        for lay in layout:
-            k = lay["k"]
-            ti = next(i for i, t in enumerate(trees) if t.k == k)
-            t = trees[ti]
-            lst = by_k[k]
-            S = len(lst)
-            sc = scales
-            hist = r["hist"].astype(np.float64)
-            hist[:, 0] /= sc["sg"][k]
-            hist[:, 1] /= sc["sh"][k]
-            hist[:, 2] /= sc["sw"]
+            # columns each leaf may split on (mtries / col_sample_rate), drawn before the histograms so
+            # that only those are built (H2O-3's DRF does the same)
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-                [ep.seed & (2 ** 63 - 1), tree_index, k, lst[0].depth + 1])))
-            bounds = np.array([(o.lb, o.ub) for o in lst], np.float64).reshape(S, 2)
-            ok = (lay["hi"] - lay["lo"]) > 1
+                [ep.seed & (2 ** 63 - 1), tree_index, t.k, lst[0].depth + 1])))
+            ok = span > 1
             nok = ok.sum(axis=1)
             if ep.mtries > 0:
                 cnt = np.minimum(nok, ep.mtries)
@@ -731,80 +724,157 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             allowed = (ok & (rank < cnt[:, None])).astype(np.uint8)
             rand_cut = np.full((S, m), -1, np.int64)
             if ep.histogram_type == "Random":
-                nb_ = lay["nbin"]
-                draw = 1 + np.floor(rng.random((S, m)) * np.maximum(nb_ - 1, 1)).astype(np.int64)
-                use = (allowed == 1) & (iscat[None, :] == 0) & (nb_ > 1)
-                rand_cut = np.where(use, draw, -1).astype(np.int64)
+                draw = 1 + np.floor(rng.random((S, m)) * np.maximum(nbin - 1, 1)).astype(np.int64)
+                use_r = (allowed == 1) & (iscat[None, :] == 0) & (nbin > 1)
+                rand_cut = np.where(use_r, draw, -1).astype(np.int64)
+            sampled = (0 < ep.mtries < m) or ep.col_sample_rate < 1.0
+            if sampled:
+                build = allowed.copy()
+                build[allowed.sum(axis=1) == 0, 0] = 1  # a leaf's totals need one histogrammed column
+            else:
+                build = np.ones((S, m), np.uint8)
+            sizes = np.where(build == 1, nbin + 1, 0).ravel()
+            off = (total + np.concatenate([[0], np.cumsum(sizes)[:-1]])).reshape(S, m).astype(np.int64)
+            total += int(sizes.sum())
+            pairs = []
+            pl = None if sampled else prev_lay.get(t.k)
+            for s, o in enumerate(lst):
+                son[o.node] = s
+                slot_meta.append((ti, s, o))
+            for s, o in enumerate(lst):
+                if o.sib < 0 or pl is None or son[o.sib] < 0:
+                    continue
+                ps = o.pslot
+                p_lo, p_hi, p_nb = pl["lo"][ps], pl["hi"][ps], pl["nbin"][ps]
+                ident = p_nb == p_hi - p_lo
+                same = (p_lo == lo[s]) & (p_hi == hi[s])
+                ok = ident | (same & ((nbin[s] == p_nb) | (2 * nbin[s] == p_nb)))
+                build[s] = (~ok).astype(np.uint8)
+                pairs.append((s, int(son[o.sib]), ps))
+            layout.append({"k": t.k, "slot_of_node": son, "lo": lo, "hi": hi, "nbin": nbin, "off": off,
+                           "build": build, "pairs": np.asarray(pairs, np.int64).reshape(-1, 3),
+                           "allowed": allowed, "rand_cut": rand_cut})
+        params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending}
+        if first:
+            params["quantize"] = scales
+            first = False
+        r = node.runtime.run(TreeHist.name, frame_key, cols_needed or [0],
+                             dict(params, layout=[{k_: v for k_, v in lay.items()
+                                                   if k_ not in ("pairs", "allowed", "rand_cut")}
+                                                  for lay in layout]), job=None)
+        if job is not None:
+            job.check()
+        hist_q = r["hist"]
+        for lay in layout:
+            if lay["pairs"].shape[0]:
+                pl = prev_lay[lay["k"]]
+                K_.derive_histograms(hist_q, prev_hist, lay["pairs"], lay["lo"], lay["hi"], lay["nbin"],
+                                     lay["off"], pl["lo"], pl["hi"], pl["nbin"], pl["off"], lay["build"])
+        prev_hist = hist_q
+        prev_lay = {lay["k"]: lay for lay in layout}
+        hist_all = hist_q.astype(np.float64)
+        # ---------------------------------------------------------------- split search
+        pending = []
+        new_opens: list[_Open] = []
+        for lay in layout:
+            k = lay["k"]
+            ti = next(i for i, t in enumerate(trees) if t.k == k)
+            t = trees[ti]
+            lst = by_k[k]
+            S = len(lst)
+            sc = scales
+            hist = hist_all.copy() if len(layout) > 1 else hist_all
+            hist[:, 0] /= sc["sg"][k]
+            hist[:, 1] /= sc["sh"][k]
+            hist[:, 2] /= sc["sw"]
+            bounds = np.array([(o.lb, o.ub) for o in lst], np.float64).reshape(S, 2)
+            allowed = lay["allowed"]
+            rand_cut = lay["rand_cut"]
             out_i = np.zeros((S, 3), np.int64)
             out_f = np.zeros((S, 13))
-            out_cat = np.zeros((S, maxF), np.uint8)
-            # totals must come from a column that was histogrammed for every slot: column 0 always is
-            K_.find_splits(hist, lay["off"], lay["nbin"], iscat, allowed, rand_cut, mono, bounds,
+            out_cat = np.zeros((S, maxFc), np.uint8)
+            # totals come from the first allowed column of a slot (or column 0): both are histogrammed
+            K_.find_splits(hist, lay["off"], lay["nbin"], iscat_find, allowed, rand_cut, mono, bounds,
                            float(ep.min_rows), float(ep.min_hess), out_i, out_f, out_cat)
             son = np.full(t.size, -1, np.int32)
-            scol, scode, snal, scat, sleft, sright, scatleft = [], [], [], [], [], [], []
-            o0 = lay["off"]
+            scol, scode, snal, scat, sleft, sright, catrows = [], [], [], [], [], [], []
+            oi, of_ = out_i.tolist(), out_f.tolist()   # Python scalars: no per-element numpy boxing
+            nbl = lay["nbin"]
+            next_depth = lst[0].depth + 1
+            opening = next_depth < ep.max_depth
+            two_min = 2 * ep.min_rows
             for s, o in enumerate(lst):
-                # node statistics (value and cover) from the totals of column 0
-                G, H, W = float(out_f[s, 10]), float(out_f[s, 11]), float(out_f[s, 12])
-                t.cover[o.node] = W
-                t.value[o.node] = _clip_value(G, H, o.lb, o.ub, leaf_value)
-                jj = int(out_i[s, 0])
-                gain = float(out_f[s, 0])
+                fs = of_[s]
+                # node statistics (value and cover) from the slot's totals
+                t.cover[o.node] = fs[12]
+                t.value[o.node] = _clip_value(fs[10], fs[11], o.lb, o.ub, leaf_value)
+                jj, b, nal = oi[s]
+                gain = fs[0]
                 if jj < 0 or gain <= ep.min_split_improvement or o.depth >= ep.max_depth:
                     continue
-                j = int(cols[jj])
-                b = int(out_i[s, 1])
-                nal = int(out_i[s, 2])
-                GL, HL, WL, GR, HR, WR, vl, vr = (float(x) for x in out_f[s, 1:9])
+                j = cols_l[jj]
+                GL, HL, WL, GR, HR, WR, vl, vr = fs[1:9]
                 lb_l, ub_l, lb_r, ub_r = o.lb, o.ub, o.lb, o.ub
-                if mono[jj] != 0:
+                if mono_l[jj] != 0:
                     mid = 0.5 * (vl + vr)
-                    if mono[jj] > 0:
+                    if mono_l[jj] > 0:
                         ub_l, lb_r = min(o.ub, mid), max(o.lb, mid)
                     else:
                         lb_l, ub_r = max(o.lb, mid), min(o.ub, mid)
-                left = t.add(_clip_value(GL, HL, lb_l, ub_l, leaf_value), WL, o.depth + 1)
-                right = t.add(_clip_value(GR, HR, lb_r, ub_r, leaf_value), WR, o.depth + 1)
+                left = t.add(_clip_value(GL, HL, lb_l, ub_l, leaf_value), WL, next_depth)
+                right = t.add(_clip_value(GR, HR, lb_r, ub_r, leaf_value), WR, next_depth)
                 t.col[o.node] = j
                 t.nal[o.node] = nal
                 t.left[o.node] = left
                 t.right[o.node] = right
                 t.gain[o.node] = gain
-                llo, lhi, rlo, rhi = o.lo.copy(), o.hi.copy(), o.lo.copy(), o.hi.copy()
-                if iscat[jj]:
+                cat = iscat_l[jj]
+                if cat:
                     cb = out_cat[s, :bins[j].nfine].copy()
                     t.catbins[o.node] = cb
                     code = 0
+                    catrows.append((len(scol), cb))
                 else:
-                    nbn = int(lay["nbin"][s, jj])
+                    nbn = int(nbl[s, jj])
                     lo_, hi_ = int(o.lo[jj]), int(o.hi[jj])
                     code = lo_ + (b * (hi_ - lo_) + nbn - 1) // nbn
                     t.code[o.node] = code
-                    lhi[jj] = code
-                    rlo[jj] = code
-                    cb = np.zeros(maxF, np.uint8)
-                son_idx = len(scol)
-                son[o.node] = son_idx
+                son[o.node] = len(scol)
                 scol.append(j)
                 scode.append(code)
                 snal.append(nal)
-                scat.append(int(iscat[jj]))
-                row = np.zeros(maxF, np.uint8)
-                if iscat[jj]:
-                    row[:cb.shape[0]] = cb
-                scatleft.append(row)
+                scat.append(cat)
                 sleft.append(left)
                 sright.append(right)
-                if o.depth + 1 < ep.max_depth:
-                    if WL >= 2 * ep.min_rows:
-                        new_opens.append(_Open(left, k, o.depth + 1, llo, lhi, lb_l, ub_l))
-                    if WR >= 2 * ep.min_rows:
-                        new_opens.append(_Open(right, k, o.depth + 1, rlo, rhi, lb_r, ub_r))
+                if opening:
+                    open_l, open_r = WL >= two_min, WR >= two_min
+                    if open_l:
+                        lhi = o.hi
+                        if not cat:
+                            lhi = o.hi.copy()
+                            lhi[jj] = code
+                        ol = _Open(left, k, next_depth, o.lo, lhi, lb_l, ub_l, pslot=s)
+                        new_opens.append(ol)
+                    if open_r:
+                        rlo = o.lo
+                        if not cat:
+                            rlo = o.lo.copy()
+                            rlo[jj] = code
+                        orr = _Open(right, k, next_depth, rlo, o.hi, lb_r, ub_r, pslot=s)
+                        new_opens.append(orr)
+                    if open_l and open_r:
+                        # histogram the lighter child only; the heavier one is parent − sibling
+                        if WL <= WR:
+                            orr.sib = left
+                        else:
+                            ol.sib = right
             if scol:
+                catleft = np.zeros((len(scol), maxFc), np.uint8)
+                for r_, cb in catrows:
+                    catleft[r_, :cb.shape[0]] = cb
                 pending.append({"k": k, "split_of_node": son, "col": np.asarray(scol, np.int64),
                                 "code": np.asarray(scode, np.int64), "nal": np.asarray(snal, np.uint8),
-                                "cat": np.asarray(scat, np.uint8), "catleft": np.vstack(scatleft),
+                                "cat": np.asarray(scat, np.uint8), "catleft": catleft,
                                 "left": np.asarray(sleft, np.int32), "right": np.asarray(sright, np.int32)})
         opens = new_opens
     for t in trees:

@@ -27,7 +27,8 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["NA_CODE", "bin_numeric", "bin_levels", "build_histograms", "find_splits", "apply_splits", "scatter_add",
+__all__ = ["NA_CODE", "bin_numeric", "bin_levels", "build_histograms", "rows_by_slot", "build_histograms_rows",
+           "derive_histograms", "find_splits", "apply_splits", "scatter_add",
            "predict_trees", "leaf_assignment", "tree_shap", "splitmix_uniform", "route_codes"]
 
 NA_CODE = 0xFFFF
@@ -114,6 +115,158 @@ def build_histograms(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi,
 
 
 @nb.njit(nogil=True, cache=True)
+def rows_by_slot(nid, active, slot_of_node, nslot, order, start):
+    """Group the active rows of open leaves by slot (a counting sort; rows ascending within a slot).
+
+    IN nid int32[n], active uint8[n], slot_of_node int32[nnodes], nslot. OUT order int32[n] (the
+    first ``start[nslot]`` entries are used), start int64[nslot + 1] (slot s owns
+    ``order[start[s]:start[s + 1]]``).
+    """
+    n = nid.shape[0]
+    nn = slot_of_node.shape[0]
+    cnt = np.zeros(nslot + 1, np.int64)
+    for i in range(n):
+        if active[i] == 0:
+            continue
+        nd = nid[i]
+        if nd < 0 or nd >= nn:
+            continue
+        s = slot_of_node[nd]
+        if s >= 0:
+            cnt[s + 1] += 1
+    start[0] = 0
+    for s in range(nslot):
+        start[s + 1] = start[s] + cnt[s + 1]
+    pos = start[:nslot].copy()
+    for i in range(n):
+        if active[i] == 0:
+            continue
+        nd = nid[i]
+        if nd < 0 or nd >= nn:
+            continue
+        s = slot_of_node[nd]
+        if s >= 0:
+            order[pos[s]] = i
+            pos[s] += 1
+
+
+@nb.njit(nogil=True, cache=True)
+def build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, nbin, off, hist):
+    """Histograms of the (slot, column) pairs with ``build[s, jj] == 1`` over each slot's rows.
+
+    IN codes uint16[p, n]; cols int64[m]; order, start from :func:`rows_by_slot`; build uint8[S, m];
+    gq, hq, wq int64[n]; lo, hi, nbin, off int64[S, m]. INOUT hist int64[total, 3].
+    Same bins as :func:`build_histograms`; a range of one code per bin skips the division, and a
+    leaf with more rows than codes in the range divides once per code (a lookup table) instead of
+    once per row.
+    """
+    S = start.shape[0] - 1
+    nr = start[S]
+    # gradients in slot order, read sequentially by every column below
+    og = np.empty(nr, np.int64)
+    oh = np.empty(nr, np.int64)
+    ow = np.empty(nr, np.int64)
+    for q in range(nr):
+        i = order[q]
+        og[q] = gq[i]
+        oh[q] = hq[i]
+        ow[q] = wq[i]
+    lut = np.empty(65536, np.int64)
+    for s in range(S):
+        r0 = start[s]
+        r1 = start[s + 1]
+        if r1 <= r0:
+            continue
+        for jj in range(cols.shape[0]):
+            if build[s, jj] == 0:
+                continue
+            cj = codes[cols[jj]]
+            l0 = lo[s, jj]
+            span = hi[s, jj] - l0
+            B = nbin[s, jj]
+            o = off[s, jj]
+            if B == span:
+                for q in range(r0, r1):
+                    c = cj[order[q]]
+                    k = o + B if c == NA_CODE else o + (np.int64(c) - l0)
+                    hist[k, 0] += og[q]
+                    hist[k, 1] += oh[q]
+                    hist[k, 2] += ow[q]
+            elif r1 - r0 > span:
+                # more rows than codes: one division per code into a small table, none per row
+                for c in range(span):
+                    lut[c] = (c * B) // span
+                for q in range(r0, r1):
+                    c = cj[order[q]]
+                    k = o + B if c == NA_CODE else o + lut[np.int64(c) - l0]
+                    hist[k, 0] += og[q]
+                    hist[k, 1] += oh[q]
+                    hist[k, 2] += ow[q]
+            else:
+                for q in range(r0, r1):
+                    c = cj[order[q]]
+                    if c == NA_CODE:
+                        k = o + B
+                    else:
+                        k = o + ((np.int64(c) - l0) * B) // span
+                    hist[k, 0] += og[q]
+                    hist[k, 1] += oh[q]
+                    hist[k, 2] += ow[q]
+
+
+@nb.njit(nogil=True, cache=True)
+def derive_histograms(hist, prev, pairs, lo, hi, nbin, off, plo, phi, pnb, poff, build):
+    """Sibling subtraction: the histogram of a larger child = its parent's − its smaller sibling's.
+
+    INOUT hist int64[total, 3] (this level; the small siblings are complete, the large children's
+    columns with ``build == 0`` are filled here). IN prev int64[ptotal, 3] the parent level's full
+    histograms; pairs int64[npairs, 3] = (large slot, small slot, parent slot); lo, hi, nbin, off
+    int64[S, m] this level's layout, plo, phi, pnb, poff the parent level's; build uint8[S, m].
+    A parent bin maps to the child bin holding its codes: a parent with one code per bin maps any
+    child layout; otherwise the child must have the parent's range with the same or half the bins.
+    A small sibling with another range of the column (the split column) shares only the NA bin.
+    Sums are int64, so a derived histogram has the bits of a directly built one.
+    """
+    m = lo.shape[1]
+    for q in range(pairs.shape[0]):
+        L = pairs[q, 0]
+        Sm = pairs[q, 1]
+        P = pairs[q, 2]
+        for jj in range(m):
+            if build[L, jj] == 1:
+                continue
+            pl = plo[P, jj]
+            pb = pnb[P, jj]
+            po = poff[P, jj]
+            cl = lo[L, jj]
+            ch = hi[L, jj]
+            cb = nbin[L, jj]
+            co = off[L, jj]
+            ident = pb == phi[P, jj] - pl
+            for b in range(pb):
+                if ident:
+                    c = pl + b
+                    if c < cl or c >= ch:
+                        continue
+                    bb = ((c - cl) * cb) // (ch - cl)
+                else:
+                    bb = (b * cb) // pb
+                for t in range(3):
+                    hist[co + bb, t] += prev[po + b, t]
+            for t in range(3):
+                hist[co + cb, t] += prev[po + pb, t]
+            so = off[Sm, jj]
+            if lo[Sm, jj] == cl and hi[Sm, jj] == ch and nbin[Sm, jj] == cb:
+                for b in range(cb + 1):
+                    for t in range(3):
+                        hist[co + b, t] -= hist[so + b, t]
+            else:
+                sb = nbin[Sm, jj]
+                for t in range(3):
+                    hist[co + cb, t] -= hist[so + sb, t]
+
+
+@nb.njit(nogil=True, cache=True)
 def _side_gain(G, H, lb, ub):
     """Objective reduction of a leaf with sums (G, H) and its Newton value clipped to [lb, ub]."""
     if H <= 0.0:
@@ -139,7 +292,8 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
     out_f float64[S, 13] = (gain, GL, HL, WL, GR, HR, WR, vL, vR, parent objective, G, H, W);
     out_catleft uint8[S, maxbins] bins sent left (categorical splits).
 
-    Numeric: left = bins < b. Categorical: bins with weight sorted by G/H, left = a prefix.
+    Numeric: left = bins < b. Categorical (iscat 1): bins with weight sorted by G/H, left = a prefix;
+    iscat 2 (bins that group several levels): bins in level order, left = a prefix.
     Gain is the reduction of the second-order objective, with leaf values clipped to the bounds.
     """
     S, m = off.shape
@@ -148,12 +302,18 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
         out_f[s, 0] = 0.0
         lb = bounds[s, 0]
         ub = bounds[s, 1]
-        # totals from the first allowed column range (every column sums to the same totals)
+        # totals from the first allowed column (every column sums to the same totals; a slot
+        # without allowed columns has column 0 histogrammed)
+        j0 = 0
+        for jj in range(m):
+            if allowed[s, jj] == 1:
+                j0 = jj
+                break
         G = 0.0
         H = 0.0
         W = 0.0
-        o0 = off[s, 0]
-        for b in range(nbin[s, 0] + 1):
+        o0 = off[s, j0]
+        for b in range(nbin[s, j0] + 1):
             G += hist[o0 + b, 0]
             H += hist[o0 + b, 1]
             W += hist[o0 + b, 2]
@@ -171,7 +331,7 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
             gN = hist[o + B, 0]
             hN = hist[o + B, 1]
             wN = hist[o + B, 2]
-            if iscat[jj] == 1:
+            if iscat[jj] >= 1:
                 idx = np.empty(B, np.int64)
                 key = np.empty(B, np.float64)
                 k = 0
@@ -179,7 +339,10 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
                     if hist[o + b, 2] > 0.0:
                         idx[k] = b
                         hb = hist[o + b, 1]
-                        key[k] = hist[o + b, 0] / hb if hb > 0.0 else 0.0
+                        if iscat[jj] == 2:      # grouped levels: keep level order
+                            key[k] = float(b)
+                        else:
+                            key[k] = hist[o + b, 0] / hb if hb > 0.0 else 0.0
                         k += 1
                 if k < 1:
                     continue
