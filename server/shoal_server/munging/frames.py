@@ -14,6 +14,7 @@ store currently counts such a shared chunk once per frame that refers to it (see
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -264,10 +265,17 @@ def store_columns(node, dest: str, columns: list[ColumnData], chunk_rows: int | 
     bounds = list(range(0, nrow, per)) + [nrow] if nrow else [0, 0]
     staging = staging_key(dest)
     try:
-        by_member: dict[str, list] = {}
-        for i in range(len(bounds) - 1):
+        def encode(i: int) -> list:
             a, b = bounds[i], bounds[i + 1]
-            items = [(c, i, _encode_slice(col, a, b)) for c, col in enumerate(columns)]
+            return [(c, i, _encode_slice(col, a, b)) for c, col in enumerate(columns)]
+
+        nch = len(bounds) - 1
+        if nch > 1 and not threading.current_thread().name.startswith("shoal-compute"):
+            encoded = [items for _i, items in node.runtime.map_local(encode, range(nch))]  # the compute pool
+        else:  # already on a compute thread: waiting on the pool from here could starve it
+            encoded = [encode(i) for i in range(nch)]
+        by_member: dict[str, list] = {}
+        for i, items in enumerate(encoded):
             by_member.setdefault(home_of(i, members), []).extend(items)
         for member, items in by_member.items():
             if member == node.self_id:

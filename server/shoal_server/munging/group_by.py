@@ -1,13 +1,19 @@
 """group_by: per-chunk partial aggregation (map), merged in the fixed reduction tree (reduce).
 
-Technical note. Each chunk hashes its key tuples (``kernels.group_rows``) into dense group ids and
-keeps its distinct keys as a float64[nkeys, ngroups] matrix (enum keys by code, NaN = missing). Per group
-and value column the map keeps rows, missing count, sum, (mean, M2), min and max; medians and modes
-also keep the values with their group ids. ``reduce`` unions the two key sets with the same hash
-kernel (first-appearance order, so no sort per step) and merges the statistics with Chan's formula.
-The coordinator sorts the groups once (missing keys last; enum keys in level order) and computes
-medians and modes (a counting sort by group, then one sort per group). Because partials merge in
-the runtime's fixed tree over chunk indices, the result has the same bits on one node or three.
+Technical note. Two paths. (1) Every key an enum or integral (``munging.key_range`` finds the
+ranges of non-enum keys): each row's key tuple becomes one int64 code, key 0 most significant and
+each key's missing value its last code, so code order is the result's order and nothing is sorted
+at the end (``munging.group_by_codes``). Per chunk the groups come from direct addressing (small
+code spans) or a sort; per group the kernels keep the row count and, per value column, n, missing
+count and sum, plus (mean, M2) and min/max only when an aggregate needs them; the reduce unions the
+ascending code sets and merges the statistics in one numba pass (Chan's formula). (2) Otherwise
+(non-integral real keys, or code spans past 2**62) each chunk hashes its key tuples
+(``kernels.group_rows``) into dense group ids and keeps its distinct keys as a float64[nkeys,
+ngroups] matrix; ``reduce`` unions the two key sets with the same hash kernel and the coordinator
+sorts the groups once (missing keys last; enum keys in level order). Medians and modes keep the
+values with their group (path 2) or code (path 1) and are computed at the coordinator (a counting
+sort by group, then one sort per group). Because partials merge in the runtime's fixed tree over
+chunk indices, the result has the same bits on one node or three.
 
 Output names follow H2O: ``nrow``, ``sum_x``, ``mean_x``, ``min_x``, ``max_x``, ``sdev_x``,
 ``var_x``, ``sumSquares_x``, ``mode_x``, ``median_x``.
@@ -137,6 +143,156 @@ class GroupBy(MRTask):
         return out
 
 
+# ------------------------------------------------------------------ integral keys: one int64 code per row
+@register_task
+class KeyRange(MRTask):
+    """params: ``keys`` (plans), ``starts``. Partial ``{"r": float64[nk, 4]}``: min, max, missing and
+    non-integral counts of each key (``kernels.key_range``)."""
+
+    name = "munging.key_range"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        ctx.check()
+        starts = params["starts"]
+        env = ChunkEnv(ctx.node.chunks, chunk_idx, starts[chunk_idx + 1] - starts[chunk_idx], starts[chunk_idx])
+        r = np.zeros((len(params["keys"]), 4), np.float64)
+        r[:, 0], r[:, 1] = np.inf, -np.inf
+        for q, p in enumerate(params["keys"]):
+            K.key_range(np.ascontiguousarray(eval_plan(p, env), dtype=np.float64), r[q])
+        return {"r": r}
+
+    def reduce(self, a, b):
+        ra, rb = a["r"], b["r"]
+        return {"r": np.column_stack([np.minimum(ra[:, 0], rb[:, 0]), np.maximum(ra[:, 1], rb[:, 1]),
+                                      ra[:, 2] + rb[:, 2], ra[:, 3] + rb[:, 3]])}
+
+
+@register_task
+class GroupByCodes(MRTask):
+    """group_by when every key is integral with a known range: each row's key tuple becomes one int64
+    code (key 0 most significant, missing = each key's last code), so code order is the result's order.
+
+    params: ``keys``, ``values`` (plans), ``exact`` (value indices that keep raw values), ``los``,
+    ``radix`` (per key), ``span`` (product of the radices), ``lay`` (which float statistics each value
+    keeps, ``kernels.group_stats``), ``starts``. Partial: ``codes`` (ascending,
+    distinct), ``ist`` int64[1+2nv, ng+1] (rows; per value n, missing), ``fst`` float64[nf, ng+1] (per
+    value its sum and, when asked for, mean and M2, min and max; the last column is an empty group), and for ``exact`` values ``xv.j`` / ``xk.j`` (lists of value and
+    code arrays, concatenated once at the coordinator).
+    """
+
+    name = "munging.group_by_codes"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        ctx.check()
+        starts = params["starts"]
+        env = ChunkEnv(ctx.node.chunks, chunk_idx, starts[chunk_idx + 1] - starts[chunk_idx], starts[chunk_idx])
+        nrows = env.nrows
+        kv = np.empty((len(params["keys"]), nrows), np.float64)
+        for q, p in enumerate(params["keys"]):
+            kv[q] = eval_plan(p, env)
+        codes = np.empty(nrows, np.int64)
+        K.composite_keys(kv, np.asarray(params["los"], np.float64), np.asarray(params["radix"], np.int64), codes)
+        span = int(params["span"])
+        gid = np.empty(nrows, np.int64)
+        if span <= 4 * nrows + 4096:
+            u = K.dense_groups(codes, span, gid)
+        else:
+            u, inv = np.unique(codes, return_inverse=True)
+            gid = inv.reshape(-1).astype(np.int64, copy=False)
+        ng = len(u)
+        nv = len(params["values"])
+        xs = np.empty((nv, nrows), np.float64)
+        for j, p in enumerate(params["values"]):
+            xs[j] = eval_plan(p, env)
+        lay = np.asarray(params["lay"], np.int64).reshape(nv, 5)
+        ist = np.empty((1 + 2 * nv, ng + 1), np.int64)  # + a trailing empty group (see merge_group_stats)
+        fst = np.empty((int(lay.max(initial=-1)) + 1, ng + 1), np.float64)
+        K.group_stats(gid, ng, xs, lay, ist, fst)
+        K.set_empty_group(ist, fst, lay)
+        out = {"codes": u, "ist": ist, "fst": fst, "span": np.array([span], np.int64), "lay": lay}
+        for j in params["exact"]:
+            out[f"xv.{j}"] = [xs[j].copy()]
+            out[f"xk.{j}"] = [codes]
+        return out
+
+    def reduce(self, a, b):
+        span = int(a["span"][0])
+        lay = np.ascontiguousarray(a["lay"], dtype=np.int64)
+        codes, ist, fst = K.merge_group_stats(a["codes"], a["ist"], a["fst"], b["codes"], b["ist"], b["fst"], lay,
+                                              span)
+        out = {"codes": codes, "ist": ist, "fst": fst, "span": a["span"], "lay": a["lay"]}
+        for k in a:
+            if k.startswith(("xv.", "xk.")):
+                out[k] = list(a[k]) + list(b[k])
+        return out
+
+
+def _code_plan(ctx, fv: FrameVal, kidx: list[int], params: dict) -> dict | None:
+    """``los``/``radix``/``span`` of the int64 key codes, or None when a key is not integral or the
+    codes would not fit in 62 bits (the hashing path then runs)."""
+    los, radix, need = [], [], []
+    for q, i in enumerate(kidx):
+        h = fv.cols[i][0]
+        if h.type.value == "enum":
+            los.append(0.0)
+            radix.append(len(h.domain or ()) + 1)
+        elif h.type.value in ("int", "bool", "time", "real"):
+            los.append(None)
+            radix.append(None)
+            need.append(q)
+        else:
+            return None
+    if need:
+        r = ctx.node.runtime.run("munging.key_range", fv.anchor.key, columns=[],
+                                 params={"keys": [params["keys"][q] for q in need], "starts": params["starts"]},
+                                 job=ctx.job)["r"]
+        for row, q in zip(r, need):
+            lo, hi, _nas, bad = (float(v) for v in row)
+            if bad:
+                return None
+            if lo > hi:  # no present value
+                lo = hi = 0.0
+            los[q] = lo
+            radix[q] = int(hi - lo) + 2
+    span = 1
+    for rq in radix:
+        span *= rq
+        if span >= (1 << 62):
+            return None
+    return {"los": los, "radix": radix, "span": span}
+
+
+def _decode_codes(codes: np.ndarray, los: list, radix: list) -> np.ndarray:
+    """float64[nk, ng] key values of ascending int64 codes (NaN = missing)."""
+    keys = np.empty((len(radix), len(codes)), np.float64)
+    K.decode_keys(np.ascontiguousarray(codes, dtype=np.int64), np.asarray(los, np.float64),
+                  np.asarray(radix, np.int64), keys)
+    return keys
+
+
+def _run_codes(ctx, fv: FrameVal, params: dict, plan: dict) -> dict:
+    """The merged result of ``munging.group_by_codes`` in the dict form ``group_frame`` reads."""
+    p = dict(params, **plan)
+    r = ctx.node.runtime.run("munging.group_by_codes", fv.anchor.key, columns=[], params=p, job=ctx.job)
+    codes, ist, fst = r["codes"], r["ist"][:, :-1], r["fst"][:, :-1]  # drop the empty group
+    out = {"keys": _decode_codes(codes, plan["los"], plan["radix"]), "rows": ist[0]}
+    lay = np.asarray(plan["lay"], np.int64).reshape(-1, 5)
+    for j in range(len(params["values"])):
+        out[f"n.{j}"], out[f"nas.{j}"] = ist[1 + 2 * j], ist[2 + 2 * j]
+        for s, name in enumerate(("sum", "mean", "m2", "min", "max")):
+            out[f"{name}.{j}"] = fst[lay[j, s]] if lay[j, s] >= 0 else None  # None: not asked for
+        if f"xv.{j}" in r:
+            out[f"xv.{j}"] = np.concatenate(r[f"xv.{j}"])
+            xk = np.concatenate(r[f"xk.{j}"])
+            if plan["span"] <= 8 * len(xk) + 4096:  # a lookup table beats a binary search
+                at = np.empty(plan["span"], np.int64)
+                at[codes] = np.arange(len(codes), dtype=np.int64)
+                out[f"xg.{j}"] = at[xk]
+            else:
+                out[f"xg.{j}"] = np.searchsorted(codes, xk).astype(np.int64)
+    return out
+
+
 def _median(vals: np.ndarray, rows: int, na: str) -> float:
     present = np.sort(vals[~np.isnan(vals)])
     nas = len(vals) - len(present)
@@ -227,14 +383,31 @@ def group_frame(ctx, fv: FrameVal, by: list, aggs) -> FrameVal:
     vcols = sorted({c for _a, c, _n in specs if c is not None})
     vpos = {c: j for j, c in enumerate(vcols)}
     exact = sorted({vpos[c] for a, c, _n in specs if a in ("median", "mode")})
+    lay, row = [], 0  # rows of the float statistics each value column keeps (see kernels.group_stats)
+    for c in vcols:
+        want = {a for a, cc, _n in specs if cc == c}
+        r = [row, -1, -1, -1, -1]
+        row += 1
+        if want & {"sd", "var", "ss"}:
+            r[1], r[2] = row, row + 1
+            row += 2
+        if want & {"min", "max"}:
+            r[3], r[4] = row, row + 1
+            row += 2
+        lay.append(r)
     params = {"keys": [fv.cols[i][1] for i in kidx], "values": [fv.cols[c][1] for c in vcols], "exact": exact,
               "starts": [int(s) for s in fv.anchor.starts]}
     nk = len(kidx)
-    if fv.anchor.nchunks:
-        r = ctx.node.runtime.run("munging.group_by", fv.anchor.key, columns=[], params=params, job=ctx.job)
+    plan = _code_plan(ctx, fv, kidx, params) if fv.anchor.nchunks else None
+    if plan is not None:
+        plan["lay"] = lay
+    if plan is not None:
+        r = _run_codes(ctx, fv, params, plan)  # already in key order
+    elif fv.anchor.nchunks:
+        r = _sorted_result(ctx.node.runtime.run("munging.group_by", fv.anchor.key, columns=[], params=params,
+                                                job=ctx.job))
     else:
         r = {"keys": np.zeros((nk, 0)), "rows": np.zeros(0, np.int64)}
-    r = _sorted_result(r)
     keys = r["keys"]
     ng = keys.shape[1]
     out = []

@@ -11,7 +11,9 @@ import numpy as np
 
 __all__ = ["compare_values", "kleene_and", "kleene_or", "ifelse_values", "strings_equal_literal",
            "strings_equal", "take_strings", "signif_values", "cumulate", "CMP_CODES", "CUM_CODES", "warm_up",
-           "group_rows", "group_moments", "group_order_stats", "group_sort_values"]
+           "group_rows", "group_moments", "group_order_stats", "group_sort_values", "key_range", "composite_keys",
+           "dense_groups", "group_stats", "merge_group_stats", "join_pairs",
+           "bin_counts", "bin_members", "decode_keys"]
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -222,6 +224,24 @@ def warm_up() -> None:
     group_moments(gid, ng, a, *st)
     group_order_stats(np.sort(a), np.array([0, 1, 2, 3], np.int64), np.array([0, 1, 0], np.int64), 0, 1, out)
     group_sort_values(gid, ng, a)
+    r = np.array([np.inf, -np.inf, 0.0, 0.0])
+    key_range(a, r)
+    codes = np.empty(3, np.int64)
+    composite_keys(np.vstack([a, a]), np.zeros(2), np.array([3, 3], np.int64), codes)
+    g2 = np.empty(3, np.int64)
+    u = dense_groups(codes, 9, g2)
+    lay = np.array([[0, 1, 2, 3, 4]], np.int64)
+    ist = np.empty((3, len(u) + 1), np.int64)
+    fst = np.empty((5, len(u) + 1), np.float64)
+    group_stats(g2, len(u), a.reshape(1, -1), lay, ist, fst)
+    set_empty_group(ist, fst, lay)
+    merge_group_stats(u, ist, fst, u, ist, fst, lay, 9)
+    merge_group_stats(u, ist, fst, u, ist, fst, lay, 1 << 40)
+    decode_keys(u, np.zeros(2), np.array([3, 3], np.int64), np.empty((2, len(u))))
+    join_pairs(np.array([0, -1, 1], np.int64), np.array([1, 0, -1], np.int64), 2, True, True)
+    cnt = np.zeros(4, np.int64)
+    bin_counts(a, 0.0, 1.0, -np.inf, np.inf, 4, cnt)
+    bin_members(a, 0.0, 1.0, -np.inf, np.inf, 4, np.ones(4, np.bool_))
 
 
 # ============================================================================================ group_by
@@ -397,3 +417,358 @@ def group_sort_values(gid, ng, x):
         seg = vals[bounds[g]:bounds[g + 1]]
         seg[:] = np.sort(seg)
     return vals, bounds
+
+
+# ============================================================================ group_by on int64 codes
+@nb.njit(**_JIT)
+def key_range(x, out):
+    """IN x float64[n]; OUT out float64[4] updated in place: [min, max, missing count, non-integral
+    count] of the present values (±inf and values beyond 2**53 count as non-integral)."""
+    lo = out[0]
+    hi = out[1]
+    nas = 0
+    bad = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isnan(v):
+            nas += 1
+            continue
+        if not (abs(v) < 9007199254740992.0) or v != np.floor(v):
+            bad += 1
+            continue
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+    out[0] = lo
+    out[1] = hi
+    out[2] += nas
+    out[3] += bad
+    return 0
+
+
+@nb.njit(**_JIT)
+def composite_keys(keys, los, radix, out):
+    """One int64 code per row for a key tuple: key 0 most significant, so code order is key order.
+
+    IN keys float64[nk, n] (integral values, NaN missing); los float64[nk] (each key's minimum);
+    radix int64[nk] (each key's value count + 1: the last code is the missing one); OUT out int64[n].
+    """
+    nk, n = keys.shape
+    for i in range(n):
+        c = np.int64(0)
+        for q in range(nk):
+            v = keys[q, i]
+            code = radix[q] - 1 if np.isnan(v) else np.int64(v - los[q])
+            c = c * radix[q] + code
+        out[i] = c
+    return 0
+
+
+@nb.njit(**_JIT)
+def dense_groups(codes, span, gid):
+    """Groups of ``codes`` (int64[n], each in [0, span)) by direct addressing: group ids in code order.
+
+    OUT gid int64[n]. Returns the distinct codes, ascending (int64[ng]).
+    """
+    slot = np.full(span, -1, np.int64)
+    for i in range(codes.shape[0]):
+        slot[codes[i]] = 0
+    ng = 0
+    for r in range(span):
+        if slot[r] == 0:
+            slot[r] = ng
+            ng += 1
+    u = np.empty(ng, np.int64)
+    for r in range(span):
+        if slot[r] >= 0:
+            u[slot[r]] = r
+    for i in range(codes.shape[0]):
+        gid[i] = slot[codes[i]]
+    return u
+
+
+@nb.njit(**_JIT)
+def group_stats(gid, ng, xs, lay, ist, fst):
+    """Per-group row count and, per value column j, (n, missing) in ``ist[1+2j], ist[2+2j]`` and the
+    float statistics that ``lay[j]`` asks for: ``lay[j, s]`` is the row of ``fst`` that holds
+    statistic s of (sum, mean, M2, min, max) (see ``group_moments``), or -1 when not kept.
+
+    IN gid int64[n], xs float64[nv, n], lay int64[nv, 5]; OUT ist int64[1+2nv, >=ng],
+    fst float64[nf, >=ng] (columns ng.. untouched).
+    """
+    for g in range(ng):
+        ist[0, g] = 0
+    for i in range(gid.shape[0]):
+        ist[0, gid[i]] += 1
+    tmp = np.empty((5, ng), np.float64)
+    for j in range(xs.shape[0]):
+        group_moments(gid, ng, xs[j], ist[1 + 2 * j], ist[2 + 2 * j], tmp[0], tmp[1], tmp[2], tmp[3], tmp[4])
+        for st in range(5):
+            r = lay[j, st]
+            if r >= 0:
+                for g in range(ng):
+                    fst[r, g] = tmp[st, g]
+    return 0
+
+
+@nb.njit(**_JIT)
+def _merge_plan(ka, kb):
+    """Union of two ascending distinct int64 key arrays: (keys, pa, pb), where ``pa[g]``/``pb[g]`` is
+    the position of key g in ``ka``/``kb``, or ``len(ka)``/``len(kb)`` (the empty group) when absent."""
+    na = ka.shape[0]
+    nb_ = kb.shape[0]
+    keys = np.empty(na + nb_, np.int64)
+    pa = np.empty(na + nb_, np.int64)
+    pb = np.empty(na + nb_, np.int64)
+    p = 0
+    q = 0
+    g = 0
+    while p < na and q < nb_:
+        a = ka[p]
+        b = kb[q]
+        if a < b:
+            keys[g] = a
+            pa[g] = p
+            pb[g] = nb_
+            p += 1
+        elif b < a:
+            keys[g] = b
+            pa[g] = na
+            pb[g] = q
+            q += 1
+        else:
+            keys[g] = a
+            pa[g] = p
+            pb[g] = q
+            p += 1
+            q += 1
+        g += 1
+    while p < na:
+        keys[g] = ka[p]
+        pa[g] = p
+        pb[g] = nb_
+        p += 1
+        g += 1
+    while q < nb_:
+        keys[g] = kb[q]
+        pa[g] = na
+        pb[g] = q
+        q += 1
+        g += 1
+    return keys[:g], pa[:g], pb[:g]
+
+
+@nb.njit(**_JIT)
+def decode_keys(codes, los, radix, out):
+    """Key values of int64 codes (see ``composite_keys``). IN codes int64[ng], los float64[nk],
+    radix int64[nk]; OUT out float64[nk, ng] (NaN = missing)."""
+    nk = radix.shape[0]
+    for g in range(codes.shape[0]):
+        rest = codes[g]
+        for q in range(nk - 1, -1, -1):
+            c = rest % radix[q]
+            rest = rest // radix[q]
+            out[q, g] = np.nan if c == radix[q] - 1 else c + los[q] + 0.0
+    return 0
+
+
+def set_empty_group(ist: np.ndarray, fst: np.ndarray, lay: np.ndarray, g: int = -1) -> None:
+    """Make column ``g`` of a partial's statistics an empty group (no rows; min +inf, max -inf)."""
+    ist[:, g] = 0
+    fst[:, g] = 0.0
+    for row in lay[:, 3]:
+        if row >= 0:
+            fst[row, g] = np.inf
+    for row in lay[:, 4]:
+        if row >= 0:
+            fst[row, g] = -np.inf
+
+
+def merge_group_stats(ka, ia, fa, kb, ib, fb, lay, span: int):
+    """Union of two partials keyed by ascending distinct int64 codes in [0, span) (see ``group_stats``).
+
+    Each partial's statistics have one column per key plus a trailing empty group; so has the
+    result. Counts and sums add, min/max combine, (mean, M2) merge with Chan's formula; a key on one
+    side only meets the other side's empty group, which leaves its statistics unchanged. The union
+    is found by direct addressing when ``span`` is at most a few times the key count, else by a
+    merge of the sorted keys. Returns (keys int64[ng], ist, fst).
+    """
+    na, nb_ = len(ka), len(kb)
+    if span <= 8 * (na + nb_) + 4096:
+        mark = np.zeros(span, np.bool_)
+        mark[ka] = True
+        mark[kb] = True
+        keys = np.flatnonzero(mark).astype(np.int64)
+        at = np.empty(span, np.int64)
+        at[keys] = np.arange(len(keys), dtype=np.int64)
+        pa = np.full(len(keys), na, np.int64)
+        pa[at[ka]] = np.arange(na, dtype=np.int64)
+        pb = np.full(len(keys), nb_, np.int64)
+        pb[at[kb]] = np.arange(nb_, dtype=np.int64)
+    else:
+        keys, pa, pb = _merge_plan(ka, kb)
+    ist = np.empty((ia.shape[0], len(keys) + 1), np.int64)
+    fst = np.empty((fa.shape[0], len(keys) + 1), np.float64)
+    _merge_stats(pa, pb, ia, fa, ib, fb, lay, ist, fst)
+    set_empty_group(ist, fst, lay)
+    return keys, ist, fst
+
+
+@nb.njit(**_JIT)
+def _merge_stats(pa, pb, ia, fa, ib, fb, lay, ist, fst):
+    """IN pa, pb int64[ng] (each group's column in side a / b; the last column is an empty group),
+    lay (see ``group_stats``); OUT ist, fst: the merged statistics (see ``merge_group_stats``)."""
+    ng = pa.shape[0]
+    for g in range(ng):
+        ist[0, g] = ia[0, pa[g]] + ib[0, pb[g]]
+    for j in range(lay.shape[0]):
+        rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
+        for g in range(ng):
+            p = pa[g]
+            q = pb[g]
+            n_a = ia[1 + 2 * j, p]
+            n_b = ib[1 + 2 * j, q]
+            n = n_a + n_b
+            ist[1 + 2 * j, g] = n
+            ist[2 + 2 * j, g] = ia[2 + 2 * j, p] + ib[2 + 2 * j, q]
+            fst[rs, g] = fa[rs, p] + fb[rs, q]
+            if rm2 >= 0:
+                if n > 0:
+                    mean_a = fa[rmean, p]
+                    delta = fb[rmean, q] - mean_a
+                    frac = n_b / n
+                    fst[rmean, g] = mean_a + delta * frac
+                    fst[rm2, g] = fa[rm2, p] + fb[rm2, q] + delta * delta * n_a * frac
+                else:
+                    fst[rmean, g] = 0.0
+                    fst[rm2, g] = 0.0
+            if rmin >= 0:
+                fst[rmin, g] = min(fa[rmin, p], fb[rmin, q])
+                fst[rmax, g] = max(fa[rmax, p], fb[rmax, q])
+    return 0
+
+
+# ============================================================================================ merge
+@nb.njit(**_JIT)
+def join_pairs(ix, iy, ng, all_x, all_y):
+    """Row pairs of a join from dense key ids (-1 = missing key: never matches).
+
+    IN ix int64[nx], iy int64[ny] (ids in [0, ng) or -1). Left rows in order, each with its
+    matching right rows in right order (a counting sort of the right side by id); an unmatched left
+    row gets right -1 when ``all_x``; with ``all_y`` the unmatched right rows follow, in order, with
+    left -1. Returns (left int64[m], right int64[m]).
+    """
+    nx = ix.shape[0]
+    ny = iy.shape[0]
+    start = np.zeros(ng + 1, np.int64)
+    for j in range(ny):
+        if iy[j] >= 0:
+            start[iy[j] + 1] += 1
+    for g in range(ng):
+        start[g + 1] += start[g]
+    yo = np.empty(start[ng], np.int64)
+    pos = start[:ng].copy()
+    for j in range(ny):
+        g = iy[j]
+        if g >= 0:
+            yo[pos[g]] = j
+            pos[g] += 1
+    m = 0
+    for i in range(nx):
+        g = ix[i]
+        c = start[g + 1] - start[g] if g >= 0 else 0
+        if c > 0:
+            m += c
+        elif all_x:
+            m += 1
+    matched = np.zeros(ny if all_y else 0, np.bool_)
+    extra = 0
+    if all_y:
+        for i in range(nx):
+            g = ix[i]
+            if g >= 0:
+                for p in range(start[g], start[g + 1]):
+                    matched[yo[p]] = True
+        for j in range(ny):
+            if not matched[j]:
+                extra += 1
+    left = np.empty(m + extra, np.int64)
+    right = np.empty(m + extra, np.int64)
+    k = 0
+    for i in range(nx):
+        g = ix[i]
+        c = start[g + 1] - start[g] if g >= 0 else 0
+        if c > 0:
+            for p in range(start[g], start[g + 1]):
+                left[k] = i
+                right[k] = yo[p]
+                k += 1
+        elif all_x:
+            left[k] = i
+            right[k] = -1
+            k += 1
+    if all_y:
+        for j in range(ny):
+            if not matched[j]:
+                left[k] = -1
+                right[k] = j
+                k += 1
+    return left, right
+
+
+# ============================================================================================ quantile
+@nb.njit(**_JIT)
+def _bin_of(v, lo, scale, nbins):
+    b = np.floor((v - lo) * scale)
+    if not (b >= 0.0):  # also -inf - lo and NaN products (v = -inf)
+        return 0
+    if b >= nbins:
+        return nbins - 1
+    return np.int64(b)
+
+
+@nb.njit(**_JIT)
+def bin_counts(x, lo, hi, lo_in, hi_in, nbins, counts):
+    """Counts of the present values of ``x`` inside [lo_in, hi_in] (bounds included) over ``nbins``
+    bins ``floor((v - lo) * nbins / (hi - lo))`` (clamped): monotone in v, so bins keep value order.
+
+    IN x float64[n]; OUT counts int64[nbins] (added to). Returns the present values below ``lo_in``.
+    """
+    scale = nbins / (hi - lo) if hi > lo else 0.0
+    below = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isnan(v):
+            continue
+        if v < lo_in:
+            below += 1
+            continue
+        if v > hi_in:
+            continue
+        counts[_bin_of(v, lo, scale, nbins)] += 1
+    return below
+
+
+@nb.njit(**_JIT)
+def bin_members(x, lo, hi, lo_in, hi_in, nbins, wanted):
+    """The present values of ``x`` in [lo_in, hi_in] whose bin (see ``bin_counts``) is marked in
+    ``wanted`` (bool[nbins]); returns (values float64[m], bins int64[m])."""
+    scale = nbins / (hi - lo) if hi > lo else 0.0
+    m = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not np.isnan(v) and v >= lo_in and v <= hi_in and wanted[_bin_of(v, lo, scale, nbins)]:
+            m += 1
+    vals = np.empty(m, np.float64)
+    bins = np.empty(m, np.int64)
+    k = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not np.isnan(v) and v >= lo_in and v <= hi_in:
+            b = _bin_of(v, lo, scale, nbins)
+            if wanted[b]:
+                vals[k] = v
+                bins[k] = b
+                k += 1
+    return vals, bins

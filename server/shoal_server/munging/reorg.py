@@ -1,9 +1,12 @@
 """Operations that reorder, join or resample rows: quantile, sort, merge, split_frame,
 kfold_column, drop_duplicates, fillna, impute.
 
-Quantile, sort and merge gather the columns they need at the coordinator (``frames.gather``),
-compute the exact answer with numpy there, and write the result as a new frame placed over the
-members. Split and fold assignment are row-local (a per-chunk RNG stream from (seed, chunk
+Quantile is exact and distributed: a range pass, a histogram pass, then only the values of the
+bins that hold the wanted ranks come to the coordinator (``distributed_quantiles``; weighted
+quantiles and heavily tied columns gather the column). Sort and merge gather the columns they need
+at the coordinator (``frames.gather``), compute the answer with numpy/numba kernels there (merge:
+integral keys become int64 codes, the row pairs come from a counting sort, ``kernels.join_pairs``),
+and write the result as a new frame placed over the members. Split and fold assignment are row-local (a per-chunk RNG stream from (seed, chunk
 index)), so they run where the chunks live.
 """
 from __future__ import annotations
@@ -12,6 +15,9 @@ import math
 
 import numpy as np
 
+from ..tasks import MRTask, register_task
+from . import kernels as K
+from .chunkeval import ChunkEnv, eval_plan
 from .frames import ColumnData
 from .reduce import _from_float
 from .values import FrameVal, column_header, dedupe
@@ -75,6 +81,101 @@ def quantiles(x: np.ndarray, probs, method: str = "interpolate", weights: np.nda
     return vhi
 
 
+#: Bins of the distributed quantile's histogram pass, and the most candidate values it gathers.
+QUANTILE_BINS = 1 << 16
+QUANTILE_MAX_GATHER = 1 << 21
+
+
+@register_task
+class QuantileScan(MRTask):
+    """One pass of the distributed exact quantile over a column plan.
+
+    params: ``plan``, ``starts``, ``mode``: ``range`` (partial: present count, finite min/max),
+    ``hist`` (counts over ``nbins`` bins of [``lo``, ``hi``], see ``kernels.bin_counts``) or
+    ``members`` (the values of the ``wanted`` bins, as lists of arrays in chunk order).
+    """
+
+    name = "munging.quantile_scan"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        ctx.check()
+        starts = params["starts"]
+        env = ChunkEnv(ctx.node.chunks, chunk_idx, starts[chunk_idx + 1] - starts[chunk_idx], starts[chunk_idx])
+        x = np.ascontiguousarray(eval_plan(params["plan"], env), dtype=np.float64)
+        mode = params["mode"]
+        if mode == "range":
+            fin = x[np.isfinite(x)]
+            return {"n": np.array([int(np.count_nonzero(~np.isnan(x)))], np.int64),
+                    "lo": np.array([fin.min() if len(fin) else np.inf]),
+                    "hi": np.array([fin.max() if len(fin) else -np.inf])}
+        lo, hi, nbins = float(params["lo"]), float(params["hi"]), int(params["nbins"])
+        if mode == "hist":
+            counts = np.zeros(nbins, np.int64)
+            K.bin_counts(x, lo, hi, -np.inf, np.inf, nbins, counts)
+            return {"c": counts}
+        wanted = np.zeros(nbins, np.bool_)
+        wanted[np.asarray(params["wanted"], np.int64)] = True
+        vals, bins = K.bin_members(x, lo, hi, -np.inf, np.inf, nbins, wanted)
+        return {"v": [vals], "b": [bins]}
+
+    def reduce(self, a, b):
+        if "n" in a:
+            return {"n": a["n"] + b["n"], "lo": np.minimum(a["lo"], b["lo"]), "hi": np.maximum(a["hi"], b["hi"])}
+        if "c" in a:
+            return {"c": a["c"] + b["c"]}
+        return {"v": list(a["v"]) + list(b["v"]), "b": list(a["b"]) + list(b["b"])}
+
+
+def _combine(vlo, vhi, frac, method: str) -> np.ndarray:
+    if method == "interpolate":
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, as numpy.quantile
+            return vlo + frac * (vhi - vlo)
+    if method == "average":
+        return np.where(frac > 0, (vlo + vhi) / 2, vlo)
+    if method == "low":
+        return vlo
+    return vhi
+
+
+def distributed_quantiles(ctx, fv: FrameVal, c: int, probs, method: str):
+    """Exact quantiles of column ``c`` without gathering it: a range pass, a histogram pass (counts
+    per bin, so each wanted rank's bin is known), then only the values of the wanted bins come to
+    the coordinator, where they are sorted and the ranks read off. Bins are a monotone function of
+    the value, so they hold the sorted order. Returns None when the wanted bins hold too many values
+    (heavy ties), and the caller gathers the column instead."""
+    base = {"plan": fv.cols[c][1], "starts": [int(s) for s in fv.anchor.starts]}
+    run = ctx.node.runtime.run
+    r = run("munging.quantile_scan", fv.anchor.key, columns=[], params=dict(base, mode="range"), job=ctx.job)
+    n = int(r["n"][0])
+    probs = np.asarray(probs, dtype=np.float64)
+    if n == 0:
+        return np.full(len(probs), np.nan)
+    lo, hi = float(r["lo"][0]), float(r["hi"][0])
+    if not lo <= hi:
+        lo = hi = 0.0
+    nbins = QUANTILE_BINS
+    geom = dict(base, lo=lo, hi=hi, nbins=nbins)
+    counts = run("munging.quantile_scan", fv.anchor.key, columns=[], params=dict(geom, mode="hist"), job=ctx.job)["c"]
+    cum = np.concatenate([[0], np.cumsum(counts)])  # cum[b] = present values in bins before b
+    pos = probs * (n - 1)
+    lo_r, hi_r = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+    ranks = np.unique(np.concatenate([lo_r, hi_r]))
+    rbin = np.searchsorted(cum, ranks, side="right") - 1  # the bin holding each rank
+    wanted = np.unique(rbin)
+    if int(counts[wanted].sum()) > QUANTILE_MAX_GATHER:
+        return None
+    m = run("munging.quantile_scan", fv.anchor.key, columns=[],
+            params=dict(geom, mode="members", wanted=[int(b) for b in wanted]), job=ctx.job)
+    vals, bins = np.concatenate(m["v"]), np.concatenate(m["b"])
+    order = np.lexsort((vals, bins))  # by bin, then value
+    vals, bins = vals[order], bins[order]
+    start = np.searchsorted(bins, rbin)  # each rank's bin starts here among the candidates
+    at = dict(zip(ranks.tolist(), vals[start + (ranks - cum[rbin])].tolist()))
+    vlo = np.array([at[int(i)] for i in lo_r], np.float64)
+    vhi = np.array([at[int(i)] for i in hi_r], np.float64)
+    return _combine(vlo, vhi, pos - lo_r, method)
+
+
 def _op_quantile(ctx, n):
     fv = _frame_arg(ctx, n)
     probs = n.params.get("probs", DEFAULT_PROBS)
@@ -96,12 +197,15 @@ def _op_quantile(ctx, n):
         h = fv.cols[c][0]
         if h.type.value not in _NUMERIC:
             raise _err(f"`quantile` needs numeric columns; `{h.name}` is {h.type.value}.", n, column=h.name)
-    data = ctx.gather(fv)
-    w = data[widx].as_float() if widx is not None else None
     out = [ColumnData(column_header("Probs", "real"), np.asarray(probs, np.float64))]
+    w = None
+    if widx is not None:
+        w = ctx.gather(fv.select([widx]))[0].as_float()
     for c in cols:
-        q = quantiles(data[c].as_float(), probs, method, w)
-        out.append(ColumnData(column_header(f"{data[c].header.name}Quantiles", "real"), q))
+        q = distributed_quantiles(ctx, fv, c, probs, method) if w is None and fv.anchor.nchunks else None
+        if q is None:  # weighted, or too many values in the wanted bins: gather the column
+            q = quantiles(ctx.gather(fv.select([c]))[0].as_float(), probs, method, w)
+        out.append(ColumnData(column_header(f"{fv.cols[c][0].name}Quantiles", "real"), q))
     return ctx.store(out)
 
 
@@ -158,8 +262,9 @@ def _op_sort(ctx, n):
 
 
 # ================================================================================ merge
-def _join_codes(xs: list[ColumnData], ys: list[ColumnData], n) -> tuple[np.ndarray, np.ndarray]:
-    """Dense int64 key ids for the rows of both sides (-1 where a key is missing: never matches).
+def _join_codes(xs: list[ColumnData], ys: list[ColumnData], n) -> tuple[np.ndarray, np.ndarray, int]:
+    """Dense int64 key ids for the rows of both sides (-1 where a key is missing: never matches),
+    and the id count.
 
     Enum keys compare by level (both sides remapped into the union domain), string keys by text,
     numbers by value (int and real keys match when equal).
@@ -189,6 +294,9 @@ def _join_codes(xs: list[ColumnData], ys: list[ColumnData], n) -> tuple[np.ndarr
             kx.append(a.as_float())
             ky.append(b.as_float())
     nx = len(kx[0]) if kx else 0
+    dense = _dense_join_ids(kx, ky)
+    if dense is not None:
+        return dense
     allm = np.vstack([np.concatenate([x, y]) for x, y in zip(kx, ky)])  # (nkeys, nx + ny)
     bad = np.isnan(allm).any(axis=0)
     ids = np.full(allm.shape[1], -1, np.int64)
@@ -197,7 +305,47 @@ def _join_codes(xs: list[ColumnData], ys: list[ColumnData], n) -> tuple[np.ndarr
         gid = np.empty(len(good), np.int64)
         K.group_rows(np.ascontiguousarray(allm[:, good]), gid)
         ids[good] = gid
-    return ids[:nx], ids[nx:]
+    return ids[:nx], ids[nx:], int(ids.max(initial=-1)) + 1
+
+
+def _dense_join_ids(kx: list[np.ndarray], ky: list[np.ndarray]):
+    """``(ix, iy, ng)`` for integral keys: one int64 code per key tuple (key 0 most significant),
+    -1 where a key is missing; the codes are the ids when their span is at most a few times the
+    row count, else they are ranked (a sort). None for non-integral keys (the hashing path runs)."""
+    from .group_by import K
+    los, radix = [], []
+    for a, b in zip(kx, ky):
+        r = np.array([np.inf, -np.inf, 0.0, 0.0])
+        K.key_range(np.ascontiguousarray(a, dtype=np.float64), r)
+        K.key_range(np.ascontiguousarray(b, dtype=np.float64), r)
+        if r[3]:
+            return None
+        lo, hi = (r[0], r[1]) if r[0] <= r[1] else (0.0, 0.0)
+        los.append(lo)
+        radix.append(int(hi - lo) + 2)  # the last code is the missing one
+    span = 1
+    for rq in radix:
+        span *= rq
+        if span >= (1 << 62):
+            return None
+    lo_arr, rad = np.asarray(los, np.float64), np.asarray(radix, np.int64)
+    ids = []
+    for side in (kx, ky):
+        m = np.vstack([np.ascontiguousarray(k, dtype=np.float64) for k in side]) if side[0].size else \
+            np.zeros((len(side), 0))
+        codes = np.empty(m.shape[1], np.int64)
+        K.composite_keys(m, lo_arr, rad, codes)
+        codes[np.isnan(m).any(axis=0)] = -1
+        ids.append(codes)
+    ix, iy = ids
+    if span <= 4 * (len(ix) + len(iy)) + 4096:
+        return ix, iy, span
+    both = np.concatenate([ix, iy])
+    good = both >= 0
+    u, inv = np.unique(both[good], return_inverse=True)
+    out = np.full(len(both), -1, np.int64)
+    out[good] = inv.reshape(-1)
+    return out[:len(ix)], out[len(ix):], len(u)
 
 
 def _texts(c: ColumnData) -> list:
@@ -211,36 +359,12 @@ def _texts(c: ColumnData) -> list:
     return [None if math.isnan(v) else repr(v) for v in c.as_float().tolist()]
 
 
-def merge_indices(ix: np.ndarray, iy: np.ndarray, all_x: bool, all_y: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs of a join: left rows in order, each with its matching right rows in right order;
-    unmatched left rows (``all_x``) get -1 on the right; unmatched right rows (``all_y``) follow."""
-    ng = int(max(ix.max(initial=-1), iy.max(initial=-1))) + 1
-    yo = np.argsort(np.where(iy < 0, ng, iy), kind="stable")
-    ys = np.where(iy < 0, ng, iy)[yo]
-    cnt = np.bincount(ys, minlength=ng + 1)[:ng]
-    first = np.searchsorted(ys, np.arange(ng))
-    m = np.where(ix >= 0, cnt[np.maximum(ix, 0)] if ng else 0, 0)
-    reps = np.where(m > 0, m, 1 if all_x else 0)
-    left = np.repeat(np.arange(len(ix), dtype=np.int64), reps)
-    # position within each left row's block of matches
-    starts = np.repeat(np.cumsum(reps) - reps, reps)
-    within = np.arange(len(left), dtype=np.int64) - starts
-    mm = np.repeat(m, reps)
-    fx = np.repeat(np.where(ix >= 0, first[np.maximum(ix, 0)] if ng else 0, 0), reps)
-    right = np.where(mm > 0, yo[np.minimum(fx + within, max(len(yo) - 1, 0))] if len(yo) else -1, -1)
-    if all_y:
-        matched = np.zeros(len(iy), bool)
-        matched[right[right >= 0]] = True
-        extra = np.flatnonzero(~matched)
-        left = np.concatenate([left, np.full(len(extra), -1, np.int64)])
-        right = np.concatenate([right, extra.astype(np.int64)])
-    return left.astype(np.int64), right.astype(np.int64)
-
-
 def _coalesce(a: ColumnData, b: ColumnData, li, ri, n) -> ColumnData:
     """Key column of a join: the left key, or the right key for right-only rows."""
     ta, tb = a.take(li), b.take(ri)
     use_b = li < 0
+    if a.type == "enum" and b.type == "enum":
+        return _coalesce_enums(ta, tb, use_b)
     if a.type in ("enum", "string") or b.type in ("enum", "string"):
         texts = [y if u else x for x, y, u in zip(_texts(ta), _texts(tb), use_b.tolist())]
         if a.type == "string":
@@ -258,6 +382,26 @@ def _coalesce(a: ColumnData, b: ColumnData, li, ri, n) -> ColumnData:
     v = np.where(use_b, fb, fa)
     t = a.type if a.type == b.type else "real"
     return _from_float(column_header(a.header.name, t), v)
+
+
+def _coalesce_enums(ta: ColumnData, tb: ColumnData, use_b: np.ndarray) -> ColumnData:
+    """Enum key of a join without per-row Python: both sides' codes go to the union domain; the
+    result's domain is x's levels plus the levels that right-only rows bring, sorted."""
+    da, db = ta.header.domain or (), tb.header.domain or ()
+    union = sorted(set(da) | set(db))
+    index = {s: i for i, s in enumerate(union)}
+    # a trailing -1 makes code -1 (missing) map to -1 through plain indexing
+    ma = np.array([index[s] for s in da] + [-1], np.int64)
+    mb = np.array([index[s] for s in db] + [-1], np.int64)
+    u = np.where(use_b, mb[tb.values], ma[ta.values])
+    present = np.zeros(len(union) + 1, bool)
+    present[u] = True
+    present[ma[:-1]] = True
+    keep = np.flatnonzero(present[:len(union)])
+    remap = np.full(len(union) + 1, -1, np.int64)
+    remap[keep] = np.arange(len(keep))
+    return ColumnData(column_header(ta.header.name, "enum", tuple(union[i] for i in keep)),
+                      remap[u].astype(np.int32))
 
 
 def _op_merge(ctx, n):
@@ -282,8 +426,9 @@ def _op_merge(ctx, n):
     if not isinstance(all_x, bool) or not isinstance(all_y, bool):
         raise _err("`all_x` and `all_y` of `merge` are true or false.", n)
     dx, dy = ctx.gather(x), ctx.gather(y)
-    ix, iy = _join_codes([dx[i] for i in kx], [dy[i] for i in ky], n)
-    li, ri = merge_indices(ix, iy, all_x, all_y)
+    ix, iy, ng = _join_codes([dx[i] for i in kx], [dy[i] for i in ky], n)
+    from .group_by import K
+    li, ri = K.join_pairs(ix, iy, ng, all_x, all_y)
     out = [_coalesce(dx[a], dy[b], li, ri, n) for a, b in zip(kx, ky)]
     out += [dx[i].take(li) for i in range(x.ncol) if i not in kx]
     out += [dy[i].take(ri) for i in range(y.ncol) if i not in ky]
