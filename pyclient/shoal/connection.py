@@ -145,6 +145,13 @@ class Connection:
             raise error_from_response(resp.status_code, payload, text)
         return resp
 
+    def work_timeout(self, max_runtime_secs: float | None = None) -> tuple[float, float | None]:
+        """(connect, read) timeout of a call that answers when its server-side work ends: the usual
+        connect timeout, and a read timeout of the work's own limit plus ``timeout`` (none without a
+        limit; the server's job list still shows the work, and ``shoal.cancel`` stops it)."""
+        read = None if not max_runtime_secs else float(max_runtime_secs) + self.timeout
+        return (self.timeout, read)
+
     # -- the calls generated wrappers make ---------------------------------------------------------
 
     def call(self, method: str, path: str, query: dict | None = None, body: dict | None = None,

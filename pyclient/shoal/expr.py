@@ -326,10 +326,9 @@ class Expr:
         if conn is None:
             from .connection import current_connection
             conn = current_connection()
-        body: dict = {"expr": self.tree}
-        if dest is not None:
-            body["dest"] = dest
-        return conn.post("/api/v1/evaluate", body)
+        from ._generated import operations as ops
+
+        return ops.evaluate(conn, self.tree, dest=dest)
 
 
 class GroupBy:

@@ -152,7 +152,11 @@ def _function(op: dict[str, Any], catalog: dict[str, tuple[str, str]]) -> str:
         body.append(f"    return conn.download({path_expr}, query=query, progress=progress)")
     elif op.get("body") == "json":
         body.append(f"    body = {b}")
-        body.append(f"    return conn.call({op['method']!r}, {path_expr}, query={q}, body=body)")
+        if _waits_in_request(op):   # the answer comes when the work ends: no fixed read timeout
+            body.append(f"    return conn.call({op['method']!r}, {path_expr}, query={q}, body=body,")
+            body.append("                     timeout=conn.work_timeout(max_runtime_secs))")
+        else:
+            body.append(f"    return conn.call({op['method']!r}, {path_expr}, query={q}, body=body)")
     else:
         body.append(f"    query = {q}")
         body.append(f"    return conn.call({op['method']!r}, {path_expr}, query=query)")
@@ -331,3 +335,8 @@ def emit(description: dict[str, Any], root: Path) -> dict[str, str]:
         f"{_OUT}/errors.py": _errors_module(description),
         f"{_OUT}/expressions.py": _expressions_module(description),
     }
+
+
+def _waits_in_request(op: dict) -> bool:
+    """An operation that runs its work as a job but answers only when it ends (``evaluate``)."""
+    return not op.get("returns_job") and any(p["name"] == "max_runtime_secs" for p in op.get("params", []))

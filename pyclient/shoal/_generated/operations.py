@@ -805,7 +805,8 @@ def evaluate(conn, expr, *, dest=None, max_runtime_secs=None):
         'dest': dest,
         'max_runtime_secs': max_runtime_secs,
     }
-    return conn.call('POST', '/api/v1/evaluate', query={}, body=body)
+    return conn.call('POST', '/api/v1/evaluate', query={}, body=body,
+                     timeout=conn.work_timeout(max_runtime_secs))
 
 
 def shutdown(conn):
