@@ -151,3 +151,12 @@ class NodeProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+
+
+def start_with_export(tmp: Path) -> NodeProcess:
+    """A node whose export root is ``tmp/export`` (``save_model`` writes only there), as ``.export_root``."""
+    export = tmp / "export"
+    export.mkdir()
+    n = NodeProcess(tmp, extra_args=["--export-root", str(export)])
+    n.export_root = export
+    return n

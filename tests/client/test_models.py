@@ -16,17 +16,13 @@ import pytest
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 
 import shoal
-from nodeproc import NodeProcess
+from nodeproc import start_with_export
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     """The module's node, with an export root (save_model writes only there)."""
-    tmp = tmp_path_factory.mktemp("mnode")
-    export = tmp / "export"
-    export.mkdir()
-    n = NodeProcess(tmp, extra_args=["--export-root", str(export)])
-    n.export_root = export
+    n = start_with_export(tmp_path_factory.mktemp("mnode"))
     try:
         yield n
     finally:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import shoal
-from nodeproc import NodeProcess
+from nodeproc import start_with_export
 from shoal_server.algos.common.persist import load_model_file
 
 PREDICTORS = ["a", "b", "c", "d"]
@@ -28,11 +28,7 @@ PREDICTORS = ["a", "b", "c", "d"]
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tcnode")
-    export = tmp / "export"
-    export.mkdir()
-    n = NodeProcess(tmp, extra_args=["--export-root", str(export)])
-    n.export_root = export
+    n = start_with_export(tmp_path_factory.mktemp("tcnode"))
     try:
         yield n
     finally:
