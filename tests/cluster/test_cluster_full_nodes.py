@@ -249,8 +249,10 @@ def test_cancelling_a_parse_stops_its_maps_on_every_node_and_leaves_nothing(full
         rows = {r["name"]: r for r in a.status()["nodes"] if r["name"] in others}
         return rows if all(r["remote_maps_running"] == 0 for r in rows.values()) else None
 
-    rows = wait_until(stopped, timeout=3, what="the other nodes' maps to stop")
-    assert sum(r["remote_maps_cancelled"] for r in rows.values()) >= 1      # stopped by task.cancel
+    # whether a remote map was still running when the cancel landed depends on timing (on a quiet
+    # machine the other nodes may sit between ranges); that a running remote map is stopped by the
+    # cancel is shown deterministically by test_cluster_cancel_broadcast.py
+    wait_until(stopped, timeout=3, what="the other nodes' maps to stop")
     for node in c.nodes[:3]:
         assert node.get("/api/v1/frames/cancelled")[0] == 404
     wait_until(lambda: memory() == before, timeout=5, what="staged chunks to be freed on every node")
