@@ -376,11 +376,11 @@ def cd_solve(G, q, beta, l1, l2, lb, ub, active, tol, max_iter):
 
 
 @njit(cache=True, nogil=True)
-def cholesky_collinear(G, rel_tol, keep):
-    """Find collinear columns by a Cholesky in column order. INOUT keep bool[m] (False: dropped;
-    columns already False are skipped). Returns the number of columns dropped."""
+def _cholesky_keep(G, rel_tol, keep, L):
+    """Cholesky of ``G`` in column order, dropping columns whose pivot is (relatively) zero.
+    INOUT keep bool[m] (False: dropped; columns already False are skipped); OUT L float64[m, m]
+    (lower factor of the kept columns). Returns the number of columns dropped."""
     m = G.shape[0]
-    L = np.zeros((m, m))
     dropped = 0
     for j in range(m):
         if not keep[j]:
@@ -404,6 +404,14 @@ def cholesky_collinear(G, rel_tol, keep):
                     s -= L[i, k] * L[j, k]
             L[i, j] = s / ljj
     return dropped
+
+
+@njit(cache=True, nogil=True)
+def cholesky_collinear(G, rel_tol, keep):
+    """Find collinear columns by a Cholesky in column order. INOUT keep bool[m] (False: dropped;
+    columns already False are skipped). Returns the number of columns dropped."""
+    m = G.shape[0]
+    return _cholesky_keep(G, rel_tol, keep, np.zeros((m, m)))
 
 
 @njit(cache=True, nogil=True)
@@ -475,28 +483,7 @@ def cholesky_collinear_solve(G, rel_tol, keep, q, out):
     OUT out float64[m] (0 for the columns not kept). Returns the number of columns dropped."""
     m = G.shape[0]
     L = np.zeros((m, m))
-    dropped = 0
-    for j in range(m):
-        if not keep[j]:
-            continue
-        d = G[j, j]
-        for k in range(j):
-            if keep[k]:
-                d -= L[j, k] * L[j, k]
-        if d <= rel_tol * max(G[j, j], 1e-300) or G[j, j] <= 0.0:
-            keep[j] = False
-            dropped += 1
-            continue
-        ljj = math.sqrt(d)
-        L[j, j] = ljj
-        for i in range(j + 1, m):
-            if not keep[i]:
-                continue
-            s = G[i, j]
-            for k in range(j):
-                if keep[k]:
-                    s -= L[i, k] * L[j, k]
-            L[i, j] = s / ljj
+    dropped = _cholesky_keep(G, rel_tol, keep, L)
     z = np.zeros(m)
     for j in range(m):
         if not keep[j]:
