@@ -29,6 +29,7 @@ node's own predictions (max |difference|).
 
     python bench/bench_glm.py                    # 1e6 rows, 3 runs, all tools (~10 min)
     python bench/bench_glm.py --rows 1e7 --runs 1 --sets airline
+    python bench/bench_glm.py --rows 1e7 --sets airline --tools shoal,h2o --data-dir /tmp/glm_data  # keep the data
 """
 from __future__ import annotations
 
@@ -385,6 +386,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scorer-rows", type=float, default=1e5)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", help="write the raw numbers here")
+    ap.add_argument("--data-dir", help="generate the data sets here and keep them; a later run with the same "
+                                       "--rows/--numeric-rows/--seed reuses them (default: a temporary directory)")
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="shoal_bench_glm_")
     note = machine_note()
@@ -394,9 +397,11 @@ def main(argv=None) -> int:
         sets = []
         for name in args.sets.split(","):
             if name == "airline":
-                sets.append(make_airline(int(args.rows), tmp, args.seed))
+                sets.append(_dataset(args.data_dir, tmp, f"airline_{int(args.rows)}_{args.seed}",
+                                     lambda d: make_airline(int(args.rows), d, args.seed)))
             elif name == "numeric":
-                sets.append(make_numeric(int(args.numeric_rows), tmp, args.seed))
+                sets.append(_dataset(args.data_dir, tmp, f"numeric_{int(args.numeric_rows)}_{args.seed}",
+                                     lambda d: make_numeric(int(args.numeric_rows), d, args.seed)))
         tools = [TOOLS[t](tmp) for t in args.tools.split(",")]
         notes = {t.name: t.note() for t in tools}
         for ds in sets:
@@ -423,6 +428,26 @@ def main(argv=None) -> int:
             json.dump(results, f, indent=1)
     print(report(results))
     return 0
+
+
+def _dataset(data_dir: str | None, tmp: str, tag: str, make) -> dict:
+    """``make(directory)`` in ``tmp``; with ``data_dir``, in ``data_dir/tag`` once (then reused:
+    the files are a function of the rows and the seed)."""
+    if not data_dir:
+        return make(tmp)
+    d = os.path.join(data_dir, tag)
+    meta = os.path.join(d, "dataset.json")
+    if os.path.exists(meta):
+        with open(meta) as f:
+            ds = json.load(f)
+        if all(os.path.exists(ds[p]) for p in ("train", "test")):
+            log(f"{ds['name']}: reusing {d}")
+            return ds
+    os.makedirs(d, exist_ok=True)
+    ds = make(d)
+    with open(meta, "w") as f:
+        json.dump(ds, f)
+    return ds
 
 
 def report(res: dict) -> str:

@@ -25,9 +25,10 @@ from ..errors import InvalidParameter
 from ..tasks import MRTask, register_task
 from . import bins as binning
 from . import exact
+from . import thresholds
 from .common import check_weights, chunk_inputs, fmt_count, frame_inputs, num, table, valid_rows
-from .curves import CRITERIA, auc_from_counts, aucpr_from_counts, criteria, group_by_threshold
-from .rows import canonical, merge_canonical
+from .curves import CRITERIA, criteria, group_by_threshold
+from .rows import canonical, canonical_binary
 
 __all__ = ["binomial_metrics", "binomial_metrics_from_arrays", "GAINS_LIFT_PROBS", "weighted_quantiles",
            "gains_lift_table", "LOGLOSS_EPS", "AUTO_EXACT_MAX_ROWS"]
@@ -58,7 +59,12 @@ def _prepare(y, p, w):
 
 
 def partial(y, p, w, params: dict) -> dict:
-    """One block's partial: exact sums plus canonical rows (exact) or threshold bins (binned)."""
+    """One block's partial: exact sums plus canonical rows (exact) or threshold bins (binned).
+
+    Exact: ``runs`` is a list of canonical sets (one per chunk); ``merge`` concatenates the lists
+    and ``finish`` merges all runs at once (``thresholds.merge_runs``), which gives the same
+    canonical set as merging them pairwise but moves the rows once instead of once per tree level.
+    """
     y, p, w = _prepare(y, p, w)
     ww = np.ones_like(y) if w is None else w
     pc = np.clip(p, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
@@ -69,7 +75,9 @@ def partial(y, p, w, params: dict) -> dict:
     if params.get("auc_type", "exact") == "binned":
         out["bins"] = binning.build(p, ww * y, ww * (1 - y), int(params["nbins"]))
     else:  # key columns: p, y[, w]
-        out["rows"] = canonical(np.column_stack([p, y, ww] if params.get("weighted") else [p, y]))
+        fast = canonical_binary(p, y, ww if params.get("weighted") else None)
+        out["runs"] = [fast if fast is not None else
+                       canonical(np.column_stack([p, y, ww] if params.get("weighted") else [p, y]))]
     return out
 
 
@@ -78,8 +86,59 @@ def merge(a: dict, b: dict, params: dict) -> dict:
     if "bins" in a:
         out["bins"] = binning.merge(a["bins"], b["bins"])
     else:
-        out["rows"] = merge_canonical(a["rows"], b["rows"])
+        out["runs"] = list(a["runs"]) + list(b["runs"])
     return out
+
+
+def merged_rows(runs: list) -> dict:
+    """The canonical set of the union of canonical sets ``runs`` (``merge_canonical`` of all).
+
+    Adjacent sets are merged in pairs, level by level, between two buffers; each set keeps the
+    slot of buffer rows its inputs occupied (merged sets only shrink), so the merges of one level
+    write disjoint rows and run on two threads (the kernels release the GIL). The result is a pure
+    function of the rows, like every other merge order.
+    """
+    runs = [r for r in runs if np.asarray(r["c"]).shape[0] > 0] or list(runs[:1])
+    if len(runs) == 1:
+        return {"k": np.ascontiguousarray(runs[0]["k"], dtype=np.float64),
+                "c": np.ascontiguousarray(runs[0]["c"], dtype=np.int64)}
+    sets = [(np.ascontiguousarray(r["k"], dtype=np.float64), np.ascontiguousarray(r["c"], dtype=np.int64))
+            for r in runs]
+    n = sum(c.shape[0] for _k, c in sets)
+    m = sets[0][0].shape[1]
+    bufs = [(np.empty((n, m)), np.empty(n, np.int64)), (np.empty((n, m)), np.empty(n, np.int64))]
+    lo = np.concatenate([[0], np.cumsum([c.shape[0] for _k, c in sets])[:-1]]).astype(np.int64)
+    dst = 0
+    while len(sets) > 1:
+        ok, oc = bufs[dst]
+        jobs = []
+        for r in range(0, len(sets), 2):
+            a = sets[r]
+            b = sets[r + 1] if r + 1 < len(sets) else (a[0][:0], a[1][:0])
+            jobs.append((a, b, int(lo[r])))
+
+        def one(job, ok=ok, oc=oc):
+            (ak, ac), (bk, bc), start = job
+            end = thresholds.merge_two(ak, ac, bk, bc, ok, oc, start)
+            return ok[start:end], oc[start:end]
+
+        sets = list(_pool().map(one, jobs)) if len(jobs) > 1 else [one(jobs[0])]
+        lo = lo[::2]
+        dst = 1 - dst
+    k, c = sets[0]
+    return {"k": k, "c": c}
+
+
+_POOL = None
+
+
+def _pool():
+    """Two threads for the coordinator's merges (the compute pool is idle while ``finish`` runs)."""
+    global _POOL
+    if _POOL is None:
+        import concurrent.futures as cf
+        _POOL = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="shoal-metrics-merge")
+    return _POOL
 
 
 # ---------------------------------------------------------------------------------------- finish
@@ -89,7 +148,10 @@ def weighted_quantiles(values_asc: np.ndarray, weights: np.ndarray, probs) -> np
     ``values_asc`` are distinct and increasing, ``weights`` their total weight. With integer
     weights this is exactly the quantile of the data with each row repeated ``weight`` times.
     """
-    cum = np.cumsum(weights)
+    return _quantiles_from_cum(values_asc, np.cumsum(weights), probs)
+
+
+def _quantiles_from_cum(values_asc: np.ndarray, cum: np.ndarray, probs) -> np.ndarray:
     total = cum[-1]
     out = []
     for q in probs:
@@ -108,17 +170,25 @@ def gains_lift_table(scores_asc: np.ndarray, pos_w: np.ndarray, neg_w: np.ndarra
     if scores_asc.size == 0:
         return None
     thr_desc, tp, fp = group_by_threshold(scores_asc, pos_w, neg_w)
+    return gains_lift_from_counts(thr_desc, tp, fp, groups_probs)
+
+
+def gains_lift_from_counts(thr_desc: np.ndarray, tp: np.ndarray, fp: np.ndarray, groups_probs=GAINS_LIFT_PROBS):
+    """:func:`gains_lift_table` from distinct thresholds (decreasing) and cumulative tps/fps."""
+    if thr_desc.size == 0:
+        return None
+    thr_desc = np.ascontiguousarray(thr_desc, dtype=np.float64)
+    tp = np.ascontiguousarray(tp, dtype=np.float64)
+    fp = np.ascontiguousarray(fp, dtype=np.float64)
     values = thr_desc[::-1]
-    wts = np.diff(np.concatenate([[0.0], (tp + fp)]))[::-1]
-    cuts = np.unique(weighted_quantiles(values, wts, groups_probs))[::-1]
-    # group of each distinct score: the number of cut points above it
-    grp = cuts.size - np.searchsorted(cuts[::-1], values, side="right")
-    keep = grp < cuts.size
-    ev = np.diff(np.concatenate([[0.0], tp]))[::-1]
-    sc = values * wts
-    g_e = np.bincount(grp[keep], ev[keep], minlength=cuts.size)
-    g_n = np.bincount(grp[keep], wts[keep], minlength=cuts.size)
-    g_s = np.bincount(grp[keep], sc[keep], minlength=cuts.size)
+    cum = np.empty(thr_desc.size)
+    thresholds.gains_cumulative(tp, fp, cum)
+    cuts = np.unique(_quantiles_from_cum(values, cum, groups_probs))[::-1]
+    del cum
+    g_e = np.empty(cuts.size)
+    g_n = np.empty(cuts.size)
+    g_s = np.empty(cuts.size)
+    thresholds.gains_groups(thr_desc, tp, fp, np.ascontiguousarray(cuts[::-1]), g_e, g_n, g_s)
     N = float(np.sum(g_n))
     E = float(tp[-1])
     if N <= 0 or E <= 0:
@@ -182,40 +252,54 @@ def finish(r: dict | None, params: dict) -> dict:
                residual_deviance=num(2 * sll), null_deviance=num(null_dev))
     if "bins" in r:
         b = r["bins"]
-        scores, pos, neg = np.asarray(b["t"]), np.asarray(b["pos"]), np.asarray(b["neg"])
+        thr, tp, fp = group_by_threshold(np.asarray(b["t"]), np.asarray(b["pos"]), np.asarray(b["neg"]))
     else:
-        k = np.asarray(r["rows"]["k"])
-        cw = np.asarray(r["rows"]["c"], np.float64) * (k[:, 2] if k.shape[1] > 2 else 1.0)
-        y = k[:, 1]
-        scores, pos, neg = np.ascontiguousarray(k[:, 0]), np.where(y == 1, cw, 0.0), np.where(y == 0, cw, 0.0)
-    thr, tp, fp = group_by_threshold(scores, pos, neg)
-    auc = auc_from_counts(tp, fp)
-    aucpr = aucpr_from_counts(tp, fp)
-    crit = criteria(tp, fp)
-    ks_exact = float(np.nanmax(crit["tpr"] - crit["fpr"])) if tp[-1] > 0 and fp[-1] > 0 else math.nan
-    max_rows = int(params.get("max_thresholds", 400))
-    best = {}
-    for name in CRITERIA:
-        vals = crit[name]
-        best[name] = int(np.nanargmax(vals)) if np.isfinite(vals).any() else None
+        rows = merged_rows(r["runs"])
+        k = np.ascontiguousarray(rows["k"], dtype=np.float64)
+        n_rows = k.shape[0]
+        thr, tp, fp = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+        ng = thresholds.group_rows(k, np.ascontiguousarray(rows["c"], dtype=np.int64), thr, tp, fp)
+        del rows, k
+        thr, tp, fp = thr[:ng], tp[:ng], fp[:ng]
     n = thr.size
+    if n == 0:
+        auc = aucpr = ks_exact = math.nan
+        best = {name: None for name in CRITERIA}
+    else:
+        terms = np.empty(n)
+        auc = math.nan
+        if tp[-1] > 0 and fp[-1] > 0:
+            thresholds.curve_terms(tp, fp, 0, terms)
+            auc = float(np.sum(terms) / 2.0 / (tp[-1] * fp[-1]))
+        aucpr = math.nan
+        if tp[-1] > 0:
+            thresholds.curve_terms(tp, fp, 1, terms)
+            aucpr = float(np.sum(terms))
+        del terms
+        bi = np.empty(len(CRITERIA), np.int64)
+        ks_exact = float(thresholds.best_and_ks(tp, fp, bi, pool=_pool()))
+        best = {name: (int(bi[j]) if bi[j] >= 0 else None) for j, name in enumerate(CRITERIA)}
+    max_rows = int(params.get("max_thresholds", 400))
     if n <= max_rows:
         picked = np.arange(n)
     else:
         picked = np.unique(np.concatenate([np.round(np.linspace(0, n - 1, max_rows)).astype(np.int64),
                                            np.array([i for i in best.values() if i is not None], np.int64)]))
+    # the criteria at the picked thresholds only (every best index is picked)
+    crit = criteria(tp[picked], fp[picked], tp[-1] if n else 0.0, fp[-1] if n else 0.0)
     pos_in_table = {int(i): k for k, i in enumerate(picked)}
     counts_int = params.get("auc_type", "exact") == "exact" and not params.get("weighted")
     ctype = "int" if counts_int else "double"
     cols = ["threshold", *CRITERIA, "idx"]
     types = ["double"] * 11 + [ctype] * 4 + ["double"] * 4 + ["int"]
-    trows = [[thr[i], *(crit[c][i] for c in CRITERIA), k] for k, i in enumerate(picked)]
+    trows = [[thr[i], *(crit[c][k] for c in CRITERIA), k] for k, i in enumerate(picked)]
     out["thresholds_and_metric_scores"] = table("Metrics for Thresholds", cols, types, trows,
                                                 "Binomial metrics as a function of classification thresholds")
     mrows = []
     for name in CRITERIA:
         i = best[name]
-        mrows.append([f"max {name}", None if i is None else thr[i], None if i is None else crit[name][i],
+        mrows.append([f"max {name}", None if i is None else thr[i],
+                      None if i is None else crit[name][pos_in_table[i]],
                       None if i is None else pos_in_table[i]])
     out["max_criteria_and_metric_scores"] = table("Maximum Metrics", ["metric", "threshold", "value", "idx"],
                                                   ["string", "double", "double", "int"], mrows,
@@ -230,8 +314,8 @@ def finish(r: dict | None, params: dict) -> dict:
         out.update(default_threshold=None, confusion_matrix=None)
     # H2O: 1 - the best mean per-class accuracy over all thresholds (not the one at max F1)
     i = best["mean_per_class_accuracy"]
-    out["mean_per_class_error"] = None if i is None else num(1 - crit["mean_per_class_accuracy"][i])
-    gl = gains_lift_table(scores, pos, neg)
+    out["mean_per_class_error"] = None if i is None else num(1 - crit["mean_per_class_accuracy"][pos_in_table[i]])
+    gl = gains_lift_from_counts(thr, tp, fp)
     out["gains_lift_table"] = gl
     ks_col = gl["columns"].index("kolmogorov_smirnov") if gl else None
     out.update(auc=num(auc), aucpr=num(aucpr), gini=num(2 * auc - 1), ks=num(ks_exact),

@@ -65,10 +65,16 @@ def aucpr_from_counts(tp: np.ndarray, fp: np.ndarray) -> float:
     return float(np.sum(drec * prec))
 
 
-def criteria(tp: np.ndarray, fp: np.ndarray) -> dict[str, np.ndarray]:
-    """Every criterion of the thresholds table at every threshold (NaN where undefined)."""
-    P = tp[-1] if tp.size else 0.0
-    N = fp[-1] if fp.size else 0.0
+def criteria(tp: np.ndarray, fp: np.ndarray, P: float | None = None, N: float | None = None) -> dict[str, np.ndarray]:
+    """Every criterion of the thresholds table at every threshold (NaN where undefined).
+
+    ``P``/``N`` (the total positives/negatives) default to the last ``tp``/``fp``; give them to
+    evaluate a subset of the thresholds (``thresholds.best_and_ks`` finds the maxima over all).
+    """
+    if P is None:
+        P = tp[-1] if tp.size else 0.0
+    if N is None:
+        N = fp[-1] if fp.size else 0.0
     tn = N - fp
     fn = P - tp
     with np.errstate(all="ignore"):

@@ -8,6 +8,11 @@ thread count or node count gives the same arrays, and every sum taken over them 
 has the same bits.
 
 A set travels as ``{"k": float64[n, m], "c": int64[n]}`` (key columns; counts).
+
+The common binomial key ``(p, y[, w])`` with a 0/1 ``y`` and one ``w`` for every row (no weights
+column, or all weights equal) takes a faster path to the same arrays: the scores of each class
+are sorted with ``np.sort`` and the two sorted runs merged (``y = 0`` first on equal scores),
+instead of a lexicographic sort of the whole key.
 """
 from __future__ import annotations
 
@@ -75,6 +80,68 @@ def merge_sorted_rows(A, ca, B, cb, out, out_c):
     return u
 
 
+@nb.njit(nogil=True, cache=True)
+def merge_binary_sorted(s0, s1, m, wval, out, out_c):
+    """The canonical rows of key ``(p, y[, w])`` from the sorted scores of the ``y = 0`` rows
+    (IN ``s0``) and of the ``y = 1`` rows (IN ``s1``), every row with weight ``wval`` (used when
+    ``m == 3``). OUT ``out`` float64[n, m], ``out_c`` int64[n]; returns the number of rows written."""
+    i = 0
+    j = 0
+    u = -1
+    n0, n1 = s0.shape[0], s1.shape[0]
+    while i < n0 or j < n1:
+        if j >= n1 or (i < n0 and s0[i] <= s1[j]):
+            v = s0[i]
+            yv = 0.0
+            i += 1
+        else:
+            v = s1[j]
+            yv = 1.0
+            j += 1
+        if u >= 0 and out[u, 0] == v and out[u, 1] == yv:
+            out_c[u] += 1
+        else:
+            u += 1
+            out[u, 0] = v
+            out[u, 1] = yv
+            if m == 3:
+                out[u, 2] = wval
+            out_c[u] = 1
+    return u + 1
+
+
+def _canonical_binary(k: np.ndarray) -> dict | None:
+    """The fast path (module docstring) when it applies to ``k`` (float64[n, 2 or 3]); else None."""
+    n, m = k.shape
+    if m not in (2, 3):
+        return None
+    return canonical_binary(k[:, 0], k[:, 1], k[:, 2] if m == 3 else None)
+
+
+def canonical_binary(p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict | None:
+    """``canonical(column_stack([p, y, w] or [p, y]))`` by the fast path (no NaN in the inputs),
+    or None when ``y`` is not 0/1 or ``w`` is not one value (then use :func:`canonical`)."""
+    n = p.shape[0]
+    one = y == 1.0
+    if n == 0 or not bool(np.all(one | (y == 0.0))):
+        return None
+    m = 2
+    wval = 0.0
+    if w is not None:
+        m = 3
+        wval = float(w[0]) + 0.0
+        if not bool(np.all(w == wval)):
+            return None
+    s1 = p[one]
+    s0 = p[~one] if s1.shape[0] else np.array(p, dtype=np.float64)
+    s0 = np.sort(s0.astype(np.float64, copy=False)) + 0.0
+    s1 = np.sort(s1.astype(np.float64, copy=False)) + 0.0
+    out = np.empty((n, m), np.float64)
+    out_c = np.empty(n, np.int64)
+    u = merge_binary_sorted(s0, s1, m, wval, out, out_c)
+    return {"k": out[:u], "c": out_c[:u]}
+
+
 def canonical(keys: np.ndarray, counts: np.ndarray | None = None) -> dict:
     """The canonical set of the rows of ``keys`` (float64[n, m], no NaN; -0.0 folded into 0.0)."""
     k = np.ascontiguousarray(keys, dtype=np.float64) + 0.0
@@ -82,6 +149,10 @@ def canonical(keys: np.ndarray, counts: np.ndarray | None = None) -> dict:
     c = np.ones(n, np.int64) if counts is None else np.asarray(counts, np.int64)
     if n == 0:
         return {"k": k, "c": c}
+    if counts is None:
+        fast = _canonical_binary(k)
+        if fast is not None:
+            return fast
     order = np.lexsort([k[:, j] for j in range(m - 1, -1, -1)])
     out = np.empty_like(k)
     out_c = np.empty(n, np.int64)

@@ -21,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+import numba as nb
 import numpy as np
 
 from ...errors import InvalidParameter
@@ -531,6 +532,29 @@ def _nrows(binding: dict, chunks: dict) -> int:
     return next(iter(chunks.values())).nrows
 
 
+@nb.njit(nogil=True, cache=True)
+def _split_codes(codes, m, mode, shift, j, C, k, complete):
+    """One categorical of :func:`expand_split` (``expand``'s rule, one pass): level code -> the
+    model's level (``m``; missing or unseen -> ``mode``, and the row is not complete) -> column
+    ``j + level - shift`` of ``C[:, k]`` (-1 for the dropped reference level). INOUT C, complete.
+    Returns 0, or -1 when a code is beyond ``m``."""
+    n = codes.shape[0]
+    nm = m.shape[0]
+    for i in range(n):
+        cd = np.int64(codes[i])
+        idx = np.int64(-1)
+        if cd >= 0 and nm > 0:
+            if cd >= nm:
+                return -1
+            idx = m[cd]
+        if idx < 0:
+            complete[i] = False
+            idx = mode
+        col = idx - shift
+        C[i, k] = j + col if col >= 0 else -1
+    return 0
+
+
 def expand_split(spec: dict, binding: dict, chunks: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The design rows of one chunk as :func:`expand` gives them, with the categoricals kept sparse.
 
@@ -549,16 +573,12 @@ def expand_split(spec: dict, binding: dict, chunks: dict) -> tuple[np.ndarray, n
     complete = np.ones(n, dtype=bool)
     j = 0
     for k, (c, b) in enumerate(zip(cats, binding["cats"])):
-        codes = codecs.decode_codes(chunks[b["col"]]).astype(np.int64)
+        codes = codecs.decode_codes(chunks[b["col"]])
         m = np.asarray(b["map"], np.int64)
-        idx = np.where(codes >= 0, m[np.where(codes >= 0, codes, 0)] if m.size else -1, -1)
-        miss = idx < 0
-        complete &= ~miss
-        idx = np.where(miss, int(c["mode"]), idx)
-        width = len(c["domain"]) - (0 if c["use_all"] else 1)
-        col = idx - (0 if c["use_all"] else 1)
-        C[:, k] = np.where(col >= 0, j + col, -1)
-        j += width
+        if _split_codes(codes, m, int(c["mode"]), 0 if c["use_all"] else 1, j, C, k, complete) < 0:
+            raise InvalidParameter(f"Column `{c['name']}` holds a level code beyond its domain of {m.size} "
+                                   f"levels.", {"column": c["name"]})
+        j += len(c["domain"]) - (0 if c["use_all"] else 1)
     d = 0
     for nspec, ci in zip(nums, binding["nums"]):
         x = codecs.decode_float64(chunks[ci])

@@ -82,6 +82,62 @@ def _decide(category: str, probs: np.ndarray, threshold: float) -> np.ndarray:
     return cls
 
 
+def _score_chunk(params: dict, chunk_idx: int, chunks: dict):
+    """One chunk's predictions ``float64[n, width]`` (NaN rows without a prediction) and, with
+    ``extras``, its actual response and row weight (else None, None)."""
+    spec, binding = params["spec"], params["binding"]
+    split = _SPLIT_SCORERS.get(params["algo"]) if spec.get("cats") else None
+    if split is not None:
+        C, D, complete = expand_split(spec, binding, chunks)
+        n = C.shape[0]
+        d0 = _ncoef(spec) - D.shape[1]
+
+        def scorer(pl, rows, off):
+            if rows is None:
+                return split(pl, C, D, d0, off)
+            return split(pl, np.ascontiguousarray(C[rows]), np.ascontiguousarray(D[rows]), d0, off)
+    else:
+        X, complete = expand(spec, binding, chunks)
+        n = X.shape[0]
+        dense = _SCORERS[params["algo"]]
+
+        def scorer(pl, rows, off):
+            return dense(pl, X if rows is None else np.ascontiguousarray(X[rows]), off)
+    off = np.zeros(n)
+    if binding.get("offset") is not None:
+        off = codecs.decode_float64(chunks[binding["offset"]])
+    payloads = params["payloads"]
+    y = None
+    if binding.get("y") is not None:
+        y = response_values(chunks[binding["y"]], binding["y_type"], binding.get("y_map"))
+    f = None
+    if params.get("folds") is not None:
+        f = fold_ids(params["folds"], chunk_idx, int(params["starts"][chunk_idx]), n, chunks, y)
+        out = np.full((n, params["width"]), np.nan)
+        for k, pl in enumerate(payloads):
+            if pl is None:
+                continue
+            rows = np.nonzero(f == k)[0]
+            if rows.size:
+                out[rows] = scorer(pl, rows, np.ascontiguousarray(off[rows]))
+    else:
+        out = scorer(payloads[0], None, off)
+    out = np.asarray(out, np.float64).reshape(n, -1)
+    bad = np.isnan(off)
+    if spec["missing_values_handling"] == "Skip":
+        bad |= ~complete
+    out[bad] = np.nan
+    if not params.get("extras"):
+        return out, None, None
+    if y is None:
+        y = np.full(n, np.nan)
+    w = np.ones(n) if binding.get("w") is None else codecs.decode_float64(chunks[binding["w"]])
+    w = np.where(np.isnan(w), 0.0, w)
+    if f is not None and params.get("holdout_only", False):
+        w = np.where(f >= 0, w, 0.0)
+    return out, np.asarray(y, dtype=np.float64), np.asarray(w, dtype=np.float64)
+
+
 @register_task
 class PredictTask(MRTask):
     """Score one chunk; params described in the module docstring. Partial: ``{"rows": [n]}``."""
@@ -90,47 +146,7 @@ class PredictTask(MRTask):
 
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
-        spec, binding = params["spec"], params["binding"]
-        split = _SPLIT_SCORERS.get(params["algo"]) if spec.get("cats") else None
-        if split is not None:
-            C, D, complete = expand_split(spec, binding, chunks)
-            n = C.shape[0]
-            d0 = _ncoef(spec) - D.shape[1]
-
-            def scorer(pl, rows, off):
-                if rows is None:
-                    return split(pl, C, D, d0, off)
-                return split(pl, np.ascontiguousarray(C[rows]), np.ascontiguousarray(D[rows]), d0, off)
-        else:
-            X, complete = expand(spec, binding, chunks)
-            n = X.shape[0]
-            dense = _SCORERS[params["algo"]]
-
-            def scorer(pl, rows, off):
-                return dense(pl, X if rows is None else np.ascontiguousarray(X[rows]), off)
-        off = np.zeros(n)
-        if binding.get("offset") is not None:
-            off = codecs.decode_float64(chunks[binding["offset"]])
-        payloads = params["payloads"]
-        y = None
-        if binding.get("y") is not None:
-            y = response_values(chunks[binding["y"]], binding["y_type"], binding.get("y_map"))
-        if params.get("folds") is not None:
-            f = fold_ids(params["folds"], chunk_idx, int(params["starts"][chunk_idx]), n, chunks, y)
-            out = np.full((n, params["width"]), np.nan)
-            for k, pl in enumerate(payloads):
-                if pl is None:
-                    continue
-                rows = np.nonzero(f == k)[0]
-                if rows.size:
-                    out[rows] = scorer(pl, rows, np.ascontiguousarray(off[rows]))
-        else:
-            out = scorer(payloads[0], None, off)
-        out = np.asarray(out, np.float64).reshape(n, -1)
-        bad = np.isnan(off)
-        if spec["missing_values_handling"] == "Skip":
-            bad |= ~complete
-        out[bad] = np.nan
+        out, y, w = _score_chunk(params, chunk_idx, chunks)
         cat = params["category"]
         items = []
         if cat == "Regression":
@@ -140,19 +156,66 @@ class PredictTask(MRTask):
             for k in range(out.shape[1]):
                 items.append(codecs.encode("real", np.ascontiguousarray(out[:, k]), None))
         if params.get("extras"):
-            if y is None:
-                y = np.full(n, np.nan)
-            w = np.ones(n) if binding.get("w") is None else codecs.decode_float64(chunks[binding["w"]])
-            w = np.where(np.isnan(w), 0.0, w)
-            if params.get("folds") is not None and params.get("holdout_only", False):
-                w = np.where(f >= 0, w, 0.0)
             items.append(codecs.encode("real", np.ascontiguousarray(y, dtype=np.float64), None))
             items.append(codecs.encode("real", np.ascontiguousarray(w, dtype=np.float64), None))
         ctx.node.chunks.put_many(params["staging"], [(c, chunk_idx, ch) for c, ch in enumerate(items)])
-        return {"rows": np.array([n], np.int64)}
+        return {"rows": np.array([out.shape[0]], np.int64)}
 
     def reduce(self, a, b):
         return {"rows": np.concatenate([a["rows"], b["rows"]])}
+
+
+@register_task
+class ScoreBinomialMetricsTask(MRTask):
+    """Scoring fused with the binomial metrics (``model_metrics`` of a binomial model when the
+    predictions are not kept): each map scores its chunk as ``algos.predict`` does and returns the
+    ``metrics.binomial`` partial of those rows, so no scored frame is written and read back. The
+    metrics see the same values (the frame's codecs are lossless), so they have the same bits.
+    Params: those of ``algos.predict`` with ``extras`` + ``metrics`` (``binomial``'s params)."""
+
+    name = "algos.score_binomial_metrics"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        from ...metrics import binomial
+        ctx.check()
+        out, y, w = _score_chunk(params, chunk_idx, chunks)
+        return binomial.partial(y, np.ascontiguousarray(out[:, 1]), w, params["metrics"])
+
+    def reduce(self, a, b):
+        from ...metrics import binomial
+        return binomial.merge(a, b, {})
+
+    def finish(self, result, params):
+        from ...metrics import binomial
+        return binomial.finish(result, params["metrics"])
+
+
+def _score_params(model, header, binding, payloads, folds, extras: bool, staging: str | None) -> dict:
+    width = 1 if model.category == "Regression" else len(model.domain)
+    return {"algo": model.algo, "spec": model.spec, "binding": binding, "category": model.category,
+            "payloads": payloads or [payload_of(model)], "folds": folds, "staging": staging,
+            "starts": [int(s) for s in header.starts], "width": width, "extras": bool(extras),
+            "holdout_only": folds is not None,
+            "threshold": float(model.output.get("default_threshold") or 0.5)}
+
+
+def _needed_columns(binding: dict, folds: dict | None) -> list[int]:
+    needed = bound_columns(binding)
+    if folds is not None and folds.get("kind") == "Column":
+        needed = sorted(set(needed) | {folds["col"]})
+    return needed or [0]
+
+
+def binomial_metrics_of(node, model, frame_key: str, job=None, payloads=None, folds=None,
+                        span=(0.0, 1.0)) -> dict:
+    """``model_metrics`` of a binomial model without a scored frame (``ScoreBinomialMetricsTask``)."""
+    from ...metrics import binomial
+    header = node.catalog.get(frame_key)
+    binding = bind(_spec_obj(model.spec), header, need_response=True)
+    params = _score_params(model, header, binding, payloads, folds, True, None)
+    params["metrics"] = binomial._params(True, list(model.domain), "exact", 400, 400, header.nrow)
+    return node.runtime.run(ScoreBinomialMetricsTask.name, frame_key, _needed_columns(binding, folds), params,
+                            job=job, span=span)
 
 
 def score_frame(node, model, frame_key: str, dest_key: str, job=None, extras: bool = False,
@@ -167,19 +230,10 @@ def score_frame(node, model, frame_key: str, dest_key: str, job=None, extras: bo
     cols = prediction_columns(model)
     if extras:
         cols = cols + [ColumnHeader("actual", "real"), ColumnHeader("weight", "real")]
-    needed = bound_columns(binding)
-    if folds is not None and folds.get("kind") == "Column":
-        needed = sorted(set(needed) | {folds["col"]})
+    needed = _needed_columns(binding, folds)
     staging = staging_key(dest_key)
-    width = 1 if model.category == "Regression" else len(model.domain)
-    params = {"algo": model.algo, "spec": model.spec, "binding": binding, "category": model.category,
-              "payloads": payloads or [payload_of(model)], "folds": folds, "staging": staging,
-              "starts": [int(s) for s in header.starts], "width": width, "extras": bool(extras),
-              "holdout_only": folds is not None,
-              "threshold": float(model.output.get("default_threshold") or 0.5)}
+    params = _score_params(model, header, binding, payloads, folds, extras, staging)
     try:
-        if not needed:
-            needed = [0]
         node.runtime.run(PredictTask.name, frame_key, needed, params, job=job, span=span)
         out = FrameHeader(dest_key, tuple(cols), header.starts, header.members)
         return publish(node, staging, out)
@@ -197,8 +251,13 @@ def model_metrics(node, model, frame_key: str, job=None, payloads=None, folds=No
                   keep_as: str | None = None, distribution: dict | None = None) -> dict:
     """Metrics of ``model`` on ``frame_key`` (H2O's names), by scoring into a temporary frame.
 
-    With ``keep_as`` the scored frame (predictions only) is kept under that key.
+    With ``keep_as`` the scored frame (predictions only) is kept under that key. A binomial
+    model's metrics without ``keep_as`` are computed while scoring (:func:`binomial_metrics_of`).
     """
+    if model.category == "Binomial" and keep_as is None:
+        m = binomial_metrics_of(node, model, frame_key, job=job, payloads=payloads, folds=folds, span=span)
+        m["frame"] = frame_key
+        return m
     tmp = node.catalog.new_key(f"{model.key}_scored")
     header = score_frame(node, model, frame_key, tmp, job=job, extras=True, payloads=payloads, folds=folds,
                          span=span)

@@ -185,7 +185,8 @@ def train_glm(node, params: dict, job=None, model_key: str | None = None) -> Mod
                    lb=lb, ub=ub, intercept=bool(p["intercept"]), beta_epsilon=float(p["beta_epsilon"]),
                    objective_epsilon=-1.0, max_iterations=max_it, remove_collinear=bool(p["remove_collinear_columns"]),
                    nclasses=K, job=job,
-                   deadline=(t0 + float(p["max_runtime_secs"])) if p["max_runtime_secs"] > 0 else 0.0)
+                   deadline=(t0 + float(p["max_runtime_secs"])) if p["max_runtime_secs"] > 0 else 0.0,
+                   final_gram=bool(p["compute_p_values"] or p["lambda_search"]))
     key = model_key or p["model_id"]
     registry = models_of(node)
     t_start = now_ms()
@@ -297,7 +298,9 @@ def _null_model(prob: Problem, beta0, family: str, K: int):
     saved = set(prob.dropped)
     saved_hist = list(prob.history)
     saved_cb = prob.on_iteration
+    saved_fg = prob.final_gram
     prob.on_iteration = None
+    prob.final_gram = True          # its last pass is the first pass of the fit (cached with its Gram)
     prob.dropped = set(int(j) for j in np.nonzero(prob.pen_mask)[0])
     try:
         fit = _null_at_start(prob, beta0) if (prob.intercept and K == 1) else None
@@ -309,6 +312,7 @@ def _null_model(prob: Problem, beta0, family: str, K: int):
         prob.dropped = saved
         prob.history = saved_hist
         prob.on_iteration = saved_cb
+        prob.final_gram = saved_fg
     if prob.p == 0:
         return fit, 0.0
     g = float(np.max(np.abs(fit.grad[prob.pen_mask]))) / fit.weight_sum

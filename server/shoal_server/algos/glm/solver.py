@@ -60,6 +60,7 @@ class Problem:
     started: float = field(default_factory=time.time)
     dropped: set = field(default_factory=set)
     deadline: float = 0.0           # time.time() after which fits stop early (max_runtime_secs)
+    final_gram: bool = True         # False: the pass at converged coefficients skips the Gram (no p-values)
     _last_pass: tuple | None = field(default=None, repr=False)
 
     @property
@@ -203,7 +204,9 @@ def irlsm(prob: Problem, beta0: np.ndarray, lam: float, max_iterations: int | No
     it = 0
     r = None
     while True:
-        r = prob.run_pass(beta)
+        # the pass at coefficients whose step already met beta_epsilon only confirms the objective
+        # (a halving, if it rose, makes the next pass a full one): its Gram is needed for p-values only
+        r = prob.run_pass(beta, want_gram=not done or prob.final_gram)
         st = r["stats"]
         wsum = float(st[0])
         if wsum <= 0:

@@ -103,9 +103,11 @@ class GramTask(MRTask):
         return out
 
     def reduce(self, a, b):
-        out = {"q": a["q"] + b["q"], "grad": a["grad"] + b["grad"], "stats": a["stats"] + b["stats"]}
+        # into ``a``'s arrays when they are writable (a partial of this reduction only; arrays that
+        # came over the wire may be read-only): the same sums without a new Gram per merge
+        out = {k: _add(a[k], b[k]) for k in ("q", "grad", "stats")}
         if "G" in a:
-            out["G"] = a["G"] + b["G"]
+            out["G"] = _add(a["G"], b["G"])
         return out
 
     def finish(self, result, params):
@@ -115,6 +117,12 @@ class GramTask(MRTask):
             G[(iu[1], iu[0])] = G[iu]
             result = dict(result, G=G)
         return result
+
+
+def _add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.flags.writeable and x.dtype == np.float64:
+        return np.add(x, y, out=x)
+    return x + y
 
 
 def _ncoef(spec: dict) -> int:
