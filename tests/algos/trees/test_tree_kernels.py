@@ -265,3 +265,77 @@ def test_sibling_subtraction_equals_the_directly_built_histogram():
     K.build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, nb, off, derived)
     K.derive_histograms(derived, prev, np.array([[1, 0, 0]], np.int64), lo, hi, nb, off, plo, phi, pnb, poff, build)
     np.testing.assert_array_equal(derived, direct)
+
+
+def test_level_histograms_apply_splits_and_match_numpy_bins():
+    """The fused level pass: rows moved by numeric and categorical splits (NA both ways), then every
+    (slot, column) histogram — big slots through the code -> bin tables, small ones row by row, more
+    than eight table columns — equal to np.add.at over the documented bins."""
+    rng = np.random.default_rng(11)
+    n, p, F = 5000, 11, 200
+    codes = rng.integers(0, F, size=(p, n)).astype(np.uint16)
+    codes[:, rng.random(n) < 0.05] = K.NA_CODE
+    codes[3] = rng.integers(0, 6, n)      # a categorical column with 6 levels
+    codes[3, rng.random(n) < 0.05] = K.NA_CODE
+    cols = np.arange(p, dtype=np.int64)
+    gq, hq, wq = rng.integers(-2**40, 2**40, n), rng.integers(1, 2**40, n), rng.integers(1, 3, n)
+    active = (rng.random(n) < 0.9).astype(np.uint8)
+    # previous level: node 0 split on column 0 at code 10 (NA left) into 1 | 2; node 2 (not split
+    # here, just for the layout) ; node 1 split on categorical column 3: levels {0, 4} and NA left
+    nid = np.where(codes[0] == K.NA_CODE, 1, np.where(codes[0] < 10, 1, 2)).astype(np.int32)
+    split_of_node = np.array([-1, 0, 1], np.int32)
+    scol = np.array([3, 5], np.int64)
+    scode = np.array([0, 150], np.int64)
+    snal = np.array([1, 0], np.uint8)
+    scat = np.array([1, 0], np.uint8)
+    catleft = np.zeros((2, 6), np.uint8)
+    catleft[0, [0, 4]] = 1
+    sleft = np.array([3, 5], np.int32)
+    sright = np.array([4, 6], np.int32)
+    # open leaves: 3 (big), 4, 5 (small: ~tiny span), 6 ; node 4 closed
+    slot_of_node = np.array([-1, -1, -1, 0, -1, 1, 2], np.int32)
+    S = 3
+    lo = np.zeros((S, p), np.int64)
+    hi = np.full((S, p), F, np.int64)
+    hi[:, 3] = 6
+    lo[1, 5], hi[1, 5] = 0, 150
+    lo[2, 5] = 150
+    hi[0, 0], hi[1, 0] = 10, F
+    lo[1, 0] = lo[2, 0] = 10
+    nbin = np.minimum(hi - lo, rng.integers(5, 60, size=(S, p)))
+    nbin[:, 3] = 6
+    nbin[2, 7] = hi[2, 7] - lo[2, 7]   # one code per bin
+    nbin[:, 8] = 16                    # same range and bins in every slot: one shared code -> bin table
+    build = (rng.random((S, p)) < 0.9).astype(np.uint8)
+    build[:, 8] = 1
+    sizes = np.where(build == 1, nbin + 1, 0).ravel()
+    off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).reshape(S, p).astype(np.int64)
+    # expected children (numpy)
+    exp_nid = nid.copy()
+    c3, c5 = codes[3].astype(np.int64), codes[5].astype(np.int64)
+    in1, in2 = nid == 1, nid == 2
+    left1 = np.where(c3 == K.NA_CODE, True, np.isin(c3, [0, 4]))
+    exp_nid[in1] = np.where(left1[in1], 3, 4)
+    left2 = np.where(c5 == K.NA_CODE, False, c5 < 150)
+    exp_nid[in2] = np.where(left2[in2], 5, 6)
+    # a small slot (20 active rows < a quarter of its code ranges) takes the row-by-row path
+    r5 = np.flatnonzero(exp_nid == 5)
+    active[r5[20:]] = 0
+    active[r5[:20]] = 1
+    hist = np.zeros((int(sizes.sum()), 3), np.int64)
+    K.level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
+                       slot_of_node, S, build, gq, hq, wq, lo, hi, nbin, off, hist)
+    assert np.array_equal(nid, exp_nid)
+    expect = np.zeros_like(hist)
+    for s, node in ((0, 3), (1, 5), (2, 6)):
+        rows = np.flatnonzero((exp_nid == node) & (active == 1))
+        for jj in range(p):
+            if build[s, jj] == 0:
+                continue
+            c = codes[jj, rows].astype(np.int64)
+            na = c == K.NA_CODE
+            b = np.where(na, nbin[s, jj], ((c - lo[s, jj]) * nbin[s, jj]) // (hi[s, jj] - lo[s, jj]))
+            for t, v in enumerate((gq, hq, wq)):
+                np.add.at(expect[:, t], off[s, jj] + b, v[rows])
+    np.testing.assert_array_equal(hist, expect)
+    assert ((exp_nid == 3) & (active == 1)).sum() > 100 and ((exp_nid == 6) & (active == 1)).sum() > 500

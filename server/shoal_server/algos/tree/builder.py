@@ -397,8 +397,8 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
             cap = ep.max_abs_leafnode_pred
 
             def leaf_value(v, lr=lr, cap=cap):
-                v = min(max(v, -cap), cap)
-                return v * lr
+                # elementwise on arrays too (the builder turns a whole level's sums into values at once)
+                return np.minimum(np.maximum(v, -cap), cap) * lr
 
             trees = E.grow_trees(node, header.key, sess, bins, ep, t, classes, scales, leaf_value, job=job,
                                  cols_needed=cols0)

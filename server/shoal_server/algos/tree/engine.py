@@ -6,10 +6,11 @@ predictions, gradients and the tree node of each row). A tree is grown one level
 
 1. ``tree.grad`` computes each row's gradient/hessian for the tree and its in-bag flag, and returns
    the largest ``|g·w|``, ``|h·w|`` and ``w``.
-2. ``tree.hist`` (once per level) first moves the rows of the nodes split at the previous level to
-   their children, groups the active rows by open leaf (``kernels.rows_by_slot``) and adds them
-   into per-column histograms (``kernels.build_histograms_rows``), skipping the (leaf, column)
-   pairs the coordinator derives by sibling subtraction (below).
+2. ``tree.hist`` (once per level, one kernel call per chunk: ``kernels.level_histograms``) moves
+   the rows of the nodes split at the previous level to their children, groups the active rows by
+   open leaf and adds them into per-column histograms, skipping the (leaf, column) pairs the
+   coordinator derives by sibling subtraction (below). A sparse partial (only non-empty rows) is
+   sent when at most a quarter of the histogram rows are used (deep trees).
    Gradient, hessian and weight are summed as **int64 fixed-point values**: each is
    ``round(x · 2^k)`` with ``2^k`` chosen per tree from the maxima of step 1 so that the sum over all
    rows cannot overflow (``|sum| < 2^61``); the resolution is ``max · n / 2^61`` (below 1e-12 of the
@@ -416,6 +417,11 @@ def _apply(st: _ChunkState, splits: list | None) -> None:
                         np.asarray(sp["right"], np.int32))
 
 
+_NO_SPLITS = {"split_of_node": np.zeros(0, np.int32), "col": np.zeros(0, np.int64), "code": np.zeros(0, np.int64),
+              "nal": np.zeros(0, np.uint8), "cat": np.zeros(0, np.uint8), "catleft": np.zeros((0, 1), np.uint8),
+              "left": np.zeros(0, np.int32), "right": np.zeros(0, np.int32)}
+
+
 @register_task
 class TreeHist(MRTask):
     """Apply the previous level's splits, then build the histograms of the open leaves."""
@@ -432,25 +438,73 @@ class TreeHist(MRTask):
             for k in range(st.f.shape[0]):
                 st.gq[k] = _quantize(st.g[k] * wa, q["sg"][k])
                 st.hq[k] = _quantize(st.h[k] * wa, q["sh"][k])
-        _apply(st, params.get("apply"))
+        applies = {int(sp["k"]): sp for sp in (params.get("apply") or [])}
         hist = np.zeros((int(params["total"]), 3), np.int64)
         cols = np.asarray(params["cols"], np.int64)
-        order = np.empty(st.n, np.int32)
         for lay in params["layout"]:
             k = int(lay["k"])
+            sp = applies.pop(k, None)
+            if sp is None:
+                sp = _NO_SPLITS
             lo = np.asarray(lay["lo"], np.int64)
-            S = lo.shape[0]
-            start = np.empty(S + 1, np.int64)
-            K_.rows_by_slot(st.nid[k], st.active, np.asarray(lay["slot_of_node"], np.int32), S, order, start)
             build = lay.get("build")
             build = np.ones(lo.shape, np.uint8) if build is None else np.asarray(build, np.uint8)
-            K_.build_histograms_rows(st.codes, cols, order, start, build, st.gq[k], st.hq[k], st.wq, lo,
-                                     np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
-                                     np.asarray(lay["off"], np.int64), hist)
-        return {"hist": hist}
+            K_.level_histograms(st.codes, cols, st.nid[k], st.active, np.asarray(sp["split_of_node"], np.int32),
+                                np.asarray(sp["col"], np.int64), np.asarray(sp["code"], np.int64),
+                                np.asarray(sp["nal"], np.uint8), np.asarray(sp["cat"], np.uint8),
+                                np.asarray(sp["catleft"], np.uint8), np.asarray(sp["left"], np.int32),
+                                np.asarray(sp["right"], np.int32), np.asarray(lay["slot_of_node"], np.int32),
+                                lo.shape[0], build, st.gq[k], st.hq[k], st.wq, lo, np.asarray(lay["hi"], np.int64),
+                                np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist)
+        _apply(st, list(applies.values()))  # trees without open leaves at this level
+        return _pack_hist(hist)
 
     def reduce(self, a, b):
-        return {"hist": a["hist"] + b["hist"]}
+        return _merge_hist(a, b)
+
+
+def _pack_hist(hist: np.ndarray) -> dict:
+    """A chunk's histograms as sent to the reduce: dense, or only the non-empty rows when at most a
+    quarter are used (deep trees: thousands of small leaves, a few rows of each in a chunk)."""
+    if hist.shape[0] < 4096:
+        return {"hist": hist}
+    idx, val = K_.nonzero_rows(hist, hist.shape[0] // 4)
+    if idx.shape[0] == 0 and val.shape[0] == 1:
+        return {"hist": hist}
+    return {"total": int(hist.shape[0]), "idx": idx, "val": val}
+
+
+def _merge_hist(a: dict, b: dict) -> dict:
+    """Exact int64 sum of two (dense or sparse) histogram partials; sparse + sparse stays sparse
+    (row lists concatenated; repeated rows add up when expanded) until half the rows are listed."""
+    if "hist" in a and "hist" in b:
+        h = a["hist"]
+        if h.flags.writeable:
+            h += b["hist"]
+            return a
+        return {"hist": h + b["hist"]}
+    if "hist" in b:
+        a, b = b, a
+    if "hist" in a:
+        h = a["hist"] if a["hist"].flags.writeable else a["hist"].copy()
+        K_.scatter_rows(h, np.asarray(b["idx"], np.int64), np.asarray(b["val"], np.int64))
+        return {"hist": h}
+    idx = np.concatenate([np.asarray(a["idx"], np.int64), np.asarray(b["idx"], np.int64)])
+    val = np.concatenate([np.asarray(a["val"], np.int64).reshape(-1, 3), np.asarray(b["val"], np.int64).reshape(-1, 3)])
+    total = int(a["total"])
+    if idx.size * 2 > total:
+        h = np.zeros((total, 3), np.int64)
+        K_.scatter_rows(h, idx, val)
+        return {"hist": h}
+    return {"total": total, "idx": idx, "val": val}
+
+
+def _dense_hist(r: dict) -> np.ndarray:
+    if "hist" in r:
+        return np.asarray(r["hist"], np.int64)
+    h = np.zeros((int(r["total"]), 3), np.int64)
+    K_.scatter_rows(h, np.asarray(r["idx"], np.int64), np.asarray(r["val"], np.int64).reshape(-1, 3))
+    return h
 
 
 @register_task
@@ -598,6 +652,21 @@ class TreeBuffer:
         self.depth.append(depth)
         return len(self.col) - 1
 
+    def add_pair(self, vl: float, cl: float, vr: float, cr: float, depth: int) -> int:
+        """Two leaves (the children of a split) at once; returns the left one's index (right = +1)."""
+        i = len(self.col)
+        self.col += (-1, -1)
+        self.code += (0, 0)
+        self.nal += (0, 0)
+        self.catbins += (None, None)
+        self.left += (-1, -1)
+        self.right += (-1, -1)
+        self.value += (float(vl), float(vr))
+        self.cover += (float(cl), float(cr))
+        self.gain += (0.0, 0.0)
+        self.depth += (depth, depth)
+        return i
+
     @property
     def size(self) -> int:
         return len(self.col)
@@ -624,15 +693,20 @@ class EngineParams:
 
 @dataclass
 class _Open:
+    """An open leaf. Its code ranges are the parent's row of the previous level's layout with the
+    split column narrowed (``fj``: column, ``fside`` 1 = left child: ``hi = fcode``, 2 = right
+    child: ``lo = fcode``, 0 = unchanged), so a level's ranges are built with two array operations."""
+
     node: int
     k: int
     depth: int
-    lo: np.ndarray
-    hi: np.ndarray
     lb: float
     ub: float
-    pslot: int = -1        # the parent's slot at the previous level (same tree)
+    pslot: int = -1        # the parent's slot at the previous level (same tree); -1 at the root
     sib: int = -1          # large child: node id of its smaller sibling (histogram derived), else -1
+    fj: int = 0
+    fside: int = 0
+    fcode: int = 0
 
 
 def _level_res(ep: EngineParams, depth: int) -> int:
@@ -682,7 +756,7 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
     opens: list[_Open] = []
     for t in trees:
         t.add(0.0, 0.0, 0)
-        opens.append(_Open(0, t.k, 0, full_lo.copy(), full_hi.copy(), -math.inf, math.inf))
+        opens.append(_Open(0, t.k, 0, -math.inf, math.inf))
     pending: list[dict] | None = None
     first = True
     prev_lay: dict = {}
@@ -691,7 +765,6 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
         # ---------------------------------------------------------------- layout of this level
         layout = []
         total = 0
-        slot_meta = []
         by_k: dict[int, list[_Open]] = {}
         for o in opens:
             by_k.setdefault(o.k, []).append(o)
@@ -701,9 +774,22 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 continue
             son = np.full(t.size, -1, np.int32)
             S = len(lst)
-            lo = np.vstack([o.lo for o in lst]).astype(np.int64)
-            hi = np.vstack([o.hi for o in lst]).astype(np.int64)
-            res = np.array([_level_res(ep, o.depth) for o in lst], np.int64)[:, None]
+            pl_ = prev_lay.get(t.k)
+            if lst[0].pslot < 0 or pl_ is None:
+                lo = np.repeat(full_lo[None, :], S, axis=0)
+                hi = np.repeat(full_hi[None, :], S, axis=0)
+            else:
+                ps_ = np.fromiter((o.pslot for o in lst), np.int64, S)
+                lo = pl_["lo"][ps_]
+                hi = pl_["hi"][ps_]
+                fside = np.fromiter((o.fside for o in lst), np.int64, S)
+                fj = np.fromiter((o.fj for o in lst), np.int64, S)
+                fcode = np.fromiter((o.fcode for o in lst), np.int64, S)
+                r_ = np.flatnonzero(fside == 1)
+                hi[r_, fj[r_]] = fcode[r_]
+                r_ = np.flatnonzero(fside == 2)
+                lo[r_, fj[r_]] = fcode[r_]
+            res = np.full((S, 1), _level_res(ep, lst[0].depth), np.int64)
             span = hi - lo
             nbin = np.where(iscat[None, :] == 1, span, np.maximum(1, np.minimum(span, res)))
             # columns each leaf may split on (mtries / col_sample_rate), drawn before the histograms so
@@ -736,23 +822,23 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             sizes = np.where(build == 1, nbin + 1, 0).ravel()
             off = (total + np.concatenate([[0], np.cumsum(sizes)[:-1]])).reshape(S, m).astype(np.int64)
             total += int(sizes.sum())
-            pairs = []
             pl = None if sampled else prev_lay.get(t.k)
-            for s, o in enumerate(lst):
-                son[o.node] = s
-                slot_meta.append((ti, s, o))
-            for s, o in enumerate(lst):
-                if o.sib < 0 or pl is None or son[o.sib] < 0:
-                    continue
-                ps = o.pslot
-                p_lo, p_hi, p_nb = pl["lo"][ps], pl["hi"][ps], pl["nbin"][ps]
-                ident = p_nb == p_hi - p_lo
-                same = (p_lo == lo[s]) & (p_hi == hi[s])
-                ok = ident | (same & ((nbin[s] == p_nb) | (2 * nbin[s] == p_nb)))
-                build[s] = (~ok).astype(np.uint8)
-                pairs.append((s, int(son[o.sib]), ps))
+            son[np.fromiter((o.node for o in lst), np.int64, S)] = np.arange(S, dtype=np.int32)
+            pairs = np.zeros((0, 3), np.int64)
+            if pl is not None:
+                sib = np.fromiter((o.sib for o in lst), np.int64, S)
+                rows = np.flatnonzero(sib >= 0)
+                rows = rows[son[sib[rows]] >= 0]
+                if rows.size:
+                    ps_ = np.fromiter((lst[r].pslot for r in rows.tolist()), np.int64, rows.size)
+                    p_lo, p_hi, p_nb = pl["lo"][ps_], pl["hi"][ps_], pl["nbin"][ps_]
+                    ident = p_nb == p_hi - p_lo
+                    same = (p_lo == lo[rows]) & (p_hi == hi[rows])
+                    ok_ = ident | (same & ((nbin[rows] == p_nb) | (2 * nbin[rows] == p_nb)))
+                    build[rows] = (~ok_).astype(np.uint8)
+                    pairs = np.column_stack([rows, son[sib[rows]].astype(np.int64), ps_]).astype(np.int64)
             layout.append({"k": t.k, "slot_of_node": son, "lo": lo, "hi": hi, "nbin": nbin, "off": off,
-                           "build": build, "pairs": np.asarray(pairs, np.int64).reshape(-1, 3),
+                           "build": build, "pairs": pairs,
                            "allowed": allowed, "rand_cut": rand_cut})
         params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending}
         if first:
@@ -764,7 +850,9 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                                                   for lay in layout]), job=None)
         if job is not None:
             job.check()
-        hist_q = r["hist"]
+        hist_q = _dense_hist(r)
+        if not hist_q.flags.writeable:
+            hist_q = hist_q.copy()
         for lay in layout:
             if lay["pairs"].shape[0]:
                 pl = prev_lay[lay["k"]]
@@ -798,20 +886,33 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                            float(ep.min_rows), float(ep.min_hess), out_i, out_f, out_cat)
             son = np.full(t.size, -1, np.int32)
             scol, scode, snal, scat, sleft, sright, catrows = [], [], [], [], [], [], []
-            oi, of_ = out_i.tolist(), out_f.tolist()   # Python scalars: no per-element numpy boxing
-            nbl = lay["nbin"]
-            next_depth = lst[0].depth + 1
+            # node statistics (value and cover) of every slot from its totals, as arrays
+            lbv, ubv = bounds[:, 0], bounds[:, 1]
+            vals = _clip_values(out_f[:, 10], out_f[:, 11], lbv, ubv, leaf_value)
+            for o, c_, v_ in zip(lst, out_f[:, 12].tolist(), vals.tolist()):
+                t.cover[o.node] = c_
+                t.value[o.node] = v_
+            cur_depth = lst[0].depth
+            next_depth = cur_depth + 1
             opening = next_depth < ep.max_depth
             two_min = 2 * ep.min_rows
-            for s, o in enumerate(lst):
-                fs = of_[s]
-                # node statistics (value and cover) from the slot's totals
-                t.cover[o.node] = fs[12]
-                t.value[o.node] = _clip_value(fs[10], fs[11], o.lb, o.ub, leaf_value)
-                jj, b, nal = oi[s]
+            if cur_depth >= ep.max_depth:
+                cand = np.zeros(0, np.int64)
+            else:
+                cand = np.flatnonzero((out_i[:, 0] >= 0) & ~(out_f[:, 0] <= ep.min_split_improvement))
+            jjs = out_i[cand, 0]
+            bb = out_i[cand, 1]
+            lo_c = lay["lo"][cand, jjs]
+            hi_c = lay["hi"][cand, jjs]
+            nb_c = np.maximum(lay["nbin"][cand, jjs], 1)
+            codes_c = np.where(iscat[jjs] == 1, 0, lo_c + (bb * (hi_c - lo_c) + nb_c - 1) // nb_c)
+            vl_c = _clip_values(out_f[cand, 1], out_f[cand, 2], lbv[cand], ubv[cand], leaf_value)
+            vr_c = _clip_values(out_f[cand, 4], out_f[cand, 5], lbv[cand], ubv[cand], leaf_value)
+            for s, (jj, b, nal), fs, code, cvl, cvr in zip(cand.tolist(), out_i[cand].tolist(),
+                                                          out_f[cand].tolist(), codes_c.tolist(),
+                                                          vl_c.tolist(), vr_c.tolist()):
+                o = lst[s]
                 gain = fs[0]
-                if jj < 0 or gain <= ep.min_split_improvement or o.depth >= ep.max_depth:
-                    continue
                 j = cols_l[jj]
                 GL, HL, WL, GR, HR, WR, vl, vr = fs[1:9]
                 lb_l, ub_l, lb_r, ub_r = o.lb, o.ub, o.lb, o.ub
@@ -821,8 +922,10 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                         ub_l, lb_r = min(o.ub, mid), max(o.lb, mid)
                     else:
                         lb_l, ub_r = max(o.lb, mid), min(o.ub, mid)
-                left = t.add(_clip_value(GL, HL, lb_l, ub_l, leaf_value), WL, next_depth)
-                right = t.add(_clip_value(GR, HR, lb_r, ub_r, leaf_value), WR, next_depth)
+                    cvl = _clip_value(GL, HL, lb_l, ub_l, leaf_value)
+                    cvr = _clip_value(GR, HR, lb_r, ub_r, leaf_value)
+                left = t.add_pair(cvl, WL, cvr, WR, next_depth)
+                right = left + 1
                 t.col[o.node] = j
                 t.nal[o.node] = nal
                 t.left[o.node] = left
@@ -832,12 +935,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 if cat:
                     cb = out_cat[s, :bins[j].nfine].copy()
                     t.catbins[o.node] = cb
-                    code = 0
                     catrows.append((len(scol), cb))
                 else:
-                    nbn = int(nbl[s, jj])
-                    lo_, hi_ = int(o.lo[jj]), int(o.hi[jj])
-                    code = lo_ + (b * (hi_ - lo_) + nbn - 1) // nbn
                     t.code[o.node] = code
                 son[o.node] = len(scol)
                 scol.append(j)
@@ -848,19 +947,12 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 sright.append(right)
                 if opening:
                     open_l, open_r = WL >= two_min, WR >= two_min
+                    side_l, side_r = (0, 0) if cat else (1, 2)
                     if open_l:
-                        lhi = o.hi
-                        if not cat:
-                            lhi = o.hi.copy()
-                            lhi[jj] = code
-                        ol = _Open(left, k, next_depth, o.lo, lhi, lb_l, ub_l, pslot=s)
+                        ol = _Open(left, k, next_depth, lb_l, ub_l, s, -1, jj, side_l, code)
                         new_opens.append(ol)
                     if open_r:
-                        rlo = o.lo
-                        if not cat:
-                            rlo = o.lo.copy()
-                            rlo[jj] = code
-                        orr = _Open(right, k, next_depth, rlo, o.hi, lb_r, ub_r, pslot=s)
+                        orr = _Open(right, k, next_depth, lb_r, ub_r, s, -1, jj, side_r, code)
                         new_opens.append(orr)
                     if open_l and open_r:
                         # histogram the lighter child only; the heavier one is parent − sibling
@@ -881,6 +973,14 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
         t._pending = None
     trees[0]._pending = pending  # the splits of the last level, applied by tree.update
     return trees
+
+
+def _clip_values(G: np.ndarray, H: np.ndarray, lb: np.ndarray, ub: np.ndarray, leaf_value) -> np.ndarray:
+    """:func:`_clip_value` of whole arrays (the same operations elementwise, so the same bits)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(H > 0, -G / np.where(H > 0, H, 1.0), 0.0)
+    v = np.minimum(np.maximum(v, lb), ub)
+    return np.asarray(leaf_value(v), np.float64).reshape(-1)
 
 
 def _clip_value(G: float, H: float, lb: float, ub: float, leaf_value) -> float:

@@ -28,8 +28,9 @@ import numba as nb
 import numpy as np
 
 __all__ = ["NA_CODE", "bin_numeric", "bin_levels", "build_histograms", "rows_by_slot", "build_histograms_rows",
-           "derive_histograms", "find_splits", "apply_splits", "scatter_add",
-           "predict_trees", "leaf_assignment", "tree_shap", "splitmix_uniform", "route_codes"]
+           "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
+           "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "tree_shap", "splitmix_uniform",
+           "route_codes"]
 
 NA_CODE = 0xFFFF
 
@@ -212,6 +213,178 @@ def build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, 
                     hist[k, 0] += og[q]
                     hist[k, 1] += oh[q]
                     hist[k, 2] += ow[q]
+
+
+@nb.njit(nogil=True, cache=True)
+def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
+                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist):
+    """One chunk's whole ``tree.hist`` pass for one tree: apply the previous level's splits, group the
+    active rows of the open leaves by slot, and histogram the (slot, column) pairs with ``build == 1``.
+
+    IN codes uint16[p, n]; cols int64[m]; the splits as in :func:`apply_splits` (``split_of_node``
+    may be empty: nothing to apply); slot_of_node int32[nnodes], nslot; build uint8[S, m]; gq, hq, wq
+    int64[n]; lo, hi, nbin, off int64[S, m]. INOUT nid int32[n], hist int64[total, 3].
+
+    The bins are those of :func:`build_histograms` and the sums int64, so the result has the bits of
+    :func:`apply_splits` + :func:`rows_by_slot` + :func:`build_histograms_rows`. It differs in the
+    work: one pass over the rows applies the splits and counts the slots; the rows' gradient,
+    hessian and weight are gathered into slot order once; a column is histogrammed through a code ->
+    bin table (missing code included, so no branch) when the slot has at least a quarter as many rows
+    as the column's code range or the table of an earlier slot fits (same range and bins: every
+    column no ancestor split on), four such columns per pass over the slot's rows (the row's sums
+    are read once per four); the other (slot, column) pairs (small leaves of deep trees) divide per row.
+    """
+    n = nid.shape[0]
+    nn = split_of_node.shape[0]
+    ns = slot_of_node.shape[0]
+    m = cols.shape[0]
+    slot = np.empty(n, np.int32)
+    cnt = np.zeros(nslot + 1, np.int64)
+    for i in range(n):
+        nd = nid[i]
+        if nd >= 0 and nd < nn:
+            s = split_of_node[nd]
+            if s >= 0:
+                c = codes[scol[s], i]
+                if c == NA_CODE:
+                    go = snal[s] == 1
+                elif scat[s] == 1:
+                    go = catleft[s, c] == 1 if c < catleft.shape[1] else snal[s] == 1
+                else:
+                    go = c < scode[s]
+                nd = sleft[s] if go else sright[s]
+                nid[i] = nd
+        sl = -1
+        if active[i] != 0 and nd >= 0 and nd < ns:
+            sl = slot_of_node[nd]
+        slot[i] = sl
+        if sl >= 0:
+            cnt[sl + 1] += 1
+    start = np.empty(nslot + 1, np.int64)
+    start[0] = 0
+    for s in range(nslot):
+        start[s + 1] = start[s] + cnt[s + 1]
+    nr = start[nslot]
+    pos = start[:nslot].copy()
+    order = np.empty(nr, np.int32)
+    gw = np.empty((nr, 3), np.int64)
+    for i in range(n):
+        sl = slot[i]
+        if sl >= 0:
+            q = pos[sl]
+            order[q] = i
+            gw[q, 0] = gq[i]
+            gw[q, 1] = hq[i]
+            gw[q, 2] = wq[i]
+            pos[sl] = q + 1
+    og = gw[:, 0]
+    oh = gw[:, 1]
+    ow = gw[:, 2]
+    # per column a code -> bin table (missing code included, so no branch), refilled only when the
+    # column's (range, bins) differs from the last slot that used it: columns no ancestor split on
+    # share one table across the slots of a level
+    luts = np.empty((m, NA_CODE + 1), np.int32)
+    key = np.full((m, 3), -1, np.int64)
+    pj = np.empty(4, np.int64)
+    for s in range(nslot):
+        r0 = start[s]
+        r1 = start[s + 1]
+        if r1 <= r0:
+            continue
+        rows = r1 - r0
+        npend = 0   # table columns waiting for a pass over the rows (up to four in one pass)
+        for jj in range(m):
+            if build[s, jj] == 0:
+                continue
+            l0 = lo[s, jj]
+            span = hi[s, jj] - l0
+            B = nbin[s, jj]
+            o = off[s, jj]
+            if 4 * rows < span and not (key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B):
+                cj = codes[cols[jj]]
+                for q in range(r0, r1):
+                    c = cj[order[q]]
+                    if c == NA_CODE:
+                        k = o + B
+                    else:
+                        k = o + ((np.int64(c) - l0) * B) // span
+                    hist[k, 0] += og[q]
+                    hist[k, 1] += oh[q]
+                    hist[k, 2] += ow[q]
+                continue
+            if not (key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B):
+                lt = luts[jj]
+                for c in range(span):
+                    lt[l0 + c] = (c * B) // span
+                lt[NA_CODE] = B
+                key[jj, 0] = l0
+                key[jj, 1] = span
+                key[jj, 2] = B
+            pj[npend] = jj
+            npend += 1
+            if npend == 4:
+                _hist4(codes[cols[pj[0]]], codes[cols[pj[1]]], codes[cols[pj[2]]], codes[cols[jj]],
+                       luts[pj[0]], luts[pj[1]], luts[pj[2]], luts[jj], off[s, pj[0]], off[s, pj[1]],
+                       off[s, pj[2]], o, order, r0, r1, og, oh, ow, hist)
+                npend = 0
+        if npend >= 2:
+            _hist2(codes[cols[pj[0]]], codes[cols[pj[1]]], luts[pj[0]], luts[pj[1]], off[s, pj[0]],
+                   off[s, pj[1]], order, r0, r1, og, oh, ow, hist)
+        if npend == 1 or npend == 3:
+            jl = pj[npend - 1]
+            _hist2(codes[cols[jl]], codes[cols[jl]], luts[jl], luts[jl], off[s, jl], -1,
+                   order, r0, r1, og, oh, ow, hist)
+
+
+@nb.njit(nogil=True, cache=True)
+def _hist2(c1, c2, l1, l2, o1, o2, order, r0, r1, og, oh, ow, hist):
+    """Two table columns in one pass over a slot's rows (``o2 < 0``: the first column only)."""
+    if o2 < 0:
+        for q in range(r0, r1):
+            k = o1 + l1[c1[order[q]]]
+            hist[k, 0] += og[q]
+            hist[k, 1] += oh[q]
+            hist[k, 2] += ow[q]
+        return
+    for q in range(r0, r1):
+        i = order[q]
+        g = og[q]
+        h = oh[q]
+        w = ow[q]
+        k = o1 + l1[c1[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
+        k = o2 + l2[c2[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _hist4(c1, c2, c3, c4, l1, l2, l3, l4, o1, o2, o3, o4, order, r0, r1, og, oh, ow, hist):
+    """Four table columns in one pass over a slot's rows."""
+    for q in range(r0, r1):
+        i = order[q]
+        g = og[q]
+        h = oh[q]
+        w = ow[q]
+        k = o1 + l1[c1[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
+        k = o2 + l2[c2[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
+        k = o3 + l3[c3[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
+        k = o4 + l4[c4[i]]
+        hist[k, 0] += g
+        hist[k, 1] += h
+        hist[k, 2] += w
 
 
 @nb.njit(nogil=True, cache=True)
@@ -732,6 +905,41 @@ def tree_shap(X, tree_off, tree_class, max_depth, col, thr, nal, catp, catlen, c
             for q in range(p):
                 out[i, k, q] += phi[q]
             out[i, k, p] += ev[t]
+
+
+@nb.njit(nogil=True, cache=True)
+def nonzero_rows(hist, max_rows):
+    """The rows of ``hist`` int64[L, 3] with a non-zero entry: (idx int64[q], val int64[q, 3]), or
+    empty arrays with q = -1 signalled by ``idx.shape[0] == 0 and val.shape[0] == 1`` when more than
+    ``max_rows`` rows are used (the caller then keeps the dense array)."""
+    L = hist.shape[0]
+    q = 0
+    for r in range(L):
+        if hist[r, 0] != 0 or hist[r, 1] != 0 or hist[r, 2] != 0:
+            q += 1
+            if q > max_rows:
+                return np.empty(0, np.int64), np.zeros((1, 3), np.int64)
+    idx = np.empty(q, np.int64)
+    val = np.empty((q, 3), np.int64)
+    q = 0
+    for r in range(L):
+        if hist[r, 0] != 0 or hist[r, 1] != 0 or hist[r, 2] != 0:
+            idx[q] = r
+            val[q, 0] = hist[r, 0]
+            val[q, 1] = hist[r, 1]
+            val[q, 2] = hist[r, 2]
+            q += 1
+    return idx, val
+
+
+@nb.njit(nogil=True, cache=True)
+def scatter_rows(out, idx, val):
+    """INOUT out int64[L, 3]: ``out[idx[i]] += val[i]`` (IN idx int64[q], val int64[q, 3]; repeats add up)."""
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        out[r, 0] += val[i, 0]
+        out[r, 1] += val[i, 1]
+        out[r, 2] += val[i, 2]
 
 
 @nb.njit(nogil=True, cache=True)
