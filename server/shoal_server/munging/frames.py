@@ -255,11 +255,17 @@ def _encode_slice(col: ColumnData, a: int, b: int):
     return codecs.encode(t, np.where(na, 0, v), na)
 
 
-def store_columns(node, dest: str, columns: list[ColumnData], chunk_rows: int | None = None) -> FrameHeader:
-    """Write whole columns as frame ``dest``, chunks placed over the node's members (all or nothing)."""
+def store_columns(node, dest: str, columns: list[ColumnData], chunk_rows: int | None = None,
+                  rows: np.ndarray | None = None) -> FrameHeader:
+    """Write whole columns as frame ``dest``, chunks placed over the node's members (all or nothing).
+
+    ``rows`` (int64, optional): write rows ``rows`` of the columns (a permutation or selection);
+    each chunk takes its rows while it is encoded, in the compute pool."""
     members = node.runtime.members()
-    nrow = len(columns[0]) if columns else 0
-    if any(len(c) != nrow for c in columns):
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+    nrow = (len(columns[0]) if rows is None else len(rows)) if columns else 0
+    if any(len(c) != len(columns[0]) for c in columns):
         raise InvalidParameter("Columns of one frame must have the same length.", {})
     per = max(1, int(chunk_rows or OUTPUT_CHUNK_ROWS))
     bounds = list(range(0, nrow, per)) + [nrow] if nrow else [0, 0]
@@ -267,6 +273,8 @@ def store_columns(node, dest: str, columns: list[ColumnData], chunk_rows: int | 
     try:
         def encode(i: int) -> list:
             a, b = bounds[i], bounds[i + 1]
+            if rows is not None:
+                return [(c, i, _encode_slice(col.take(rows[a:b]), 0, b - a)) for c, col in enumerate(columns)]
             return [(c, i, _encode_slice(col, a, b)) for c, col in enumerate(columns)]
 
         nch = len(bounds) - 1

@@ -3,11 +3,13 @@ kfold_column, drop_duplicates, fillna, impute.
 
 Quantile is exact and distributed: a range pass, a histogram pass, then only the values of the
 bins that hold the wanted ranks come to the coordinator (``distributed_quantiles``; weighted
-quantiles and heavily tied columns gather the column). Sort and merge gather the columns they need
-at the coordinator (``frames.gather``), compute the answer with numpy/numba kernels there (merge:
-integral keys become int64 codes, the row pairs come from a counting sort, ``kernels.join_pairs``),
-and write the result as a new frame placed over the members. Split and fold assignment are row-local (a per-chunk RNG stream from (seed, chunk
-index)), so they run where the chunks live.
+quantiles and heavily tied columns gather the column). Merge on numeric or enum keys is a
+broadcast hash join that runs where the left frame's chunks live (``join.distributed_merge``); on
+other keys it gathers both sides at the coordinator (``_merge_gathered``: integral keys become
+int64 codes, the row pairs come from a counting sort, ``kernels.join_pairs``). Sort gathers the
+frame, orders the rows there, and each result chunk takes its rows while it is encoded in the
+compute pool (``frames.store_columns(rows=...)``). Split and fold assignment are row-local (a
+per-chunk RNG stream from (seed, chunk index)), so they run where the chunks live.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 from ..tasks import MRTask, register_task
 from . import kernels as K
 from .chunkeval import ChunkEnv, eval_plan
-from .frames import ColumnData
+from .frames import ColumnData, store_columns
+from .join import distributed_merge  # also registers the probe task on every node
 from .reduce import _from_float
 from .values import FrameVal, column_header, dedupe
 
@@ -258,7 +261,8 @@ def _op_sort(ctx, n):
     asc = _directions(n.params.get("ascending"), len(kidx), n)
     data = ctx.gather(fv)
     order = sort_order([_sort_key(data[i]) for i in kidx], asc)
-    return ctx.store([c.take(order) for c in data])
+    # each result chunk takes its rows while it is encoded, in the compute pool
+    return FrameVal.of(store_columns(ctx.node, ctx.temp_key(), data, rows=order))
 
 
 # ================================================================================ merge
@@ -425,6 +429,16 @@ def _op_merge(ctx, n):
     all_x, all_y = n.params.get("all_x", False), n.params.get("all_y", False)
     if not isinstance(all_x, bool) or not isinstance(all_y, bool):
         raise _err("`all_x` and `all_y` of `merge` are true or false.", n)
+    names = dedupe([x.names[i] for i in kx] + [nm for i, nm in enumerate(x.names) if i not in kx] +
+                   [nm for i, nm in enumerate(y.names) if i not in ky])
+    out = distributed_merge(ctx, x, y, kx, ky, all_x, all_y, names)
+    if out is not None:
+        return out
+    return _merge_gathered(ctx, x, y, kx, ky, all_x, all_y, n)
+
+
+def _merge_gathered(ctx, x, y, kx, ky, all_x, all_y, n):
+    """The merge with both sides gathered at the coordinator (text keys, non-integral keys)."""
     dx, dy = ctx.gather(x), ctx.gather(y)
     ix, iy, ng = _join_codes([dx[i] for i in kx], [dy[i] for i in ky], n)
     from .group_by import K

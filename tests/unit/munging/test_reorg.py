@@ -173,3 +173,23 @@ def test_impute_mean_median_mode_and_by_group(node):
     assert to_pandas(node, "im2")["v"].tolist() == [1.0, 1.0, 2.0, 4.0, 3.0]
     evaluate(node, {"op": "impute", "args": [fr("im")], "column": "v", "method": "mode"}, "im3")
     assert to_pandas(node, "im3")["v"].tolist() == [1.0, 1.0, 2.0, 4.0, 1.0]
+
+
+def test_sort_writes_many_result_chunks_each_taking_its_rows(node, monkeypatch):
+    import shoal_server.munging.frames as F
+    monkeypatch.setattr(F, "OUTPUT_CHUNK_ROWS", 7)  # many result chunks, taken and encoded in the pool
+    rng = np.random.default_rng(3)
+    n = 200
+    df = pd.DataFrame({"k": pd.array([None if v < 0 else int(v) for v in rng.integers(-2, 9, n)], dtype="Int64"),
+                       "x": rng.normal(size=n),
+                       "s": pd.Series([None if i % 9 == 0 else f"r{i}" for i in range(n)], dtype=object),
+                       "c": pd.Categorical(rng.choice(["p", "q", None], n))})
+    make_frame(node, df, "sm", 13)
+    r = evaluate(node, {"op": "sort", "args": [fr("sm")], "by": ["k", "x"], "ascending": [False, True]}, "sm_out")
+    assert r["frame"]["nchunks"] == -(-n // 7)
+    got = to_pandas(node, "sm_out")
+    want = df.sort_values(["k", "x"], ascending=[False, True], kind="stable", na_position="last")
+    np.testing.assert_array_equal(got["x"].to_numpy(), want["x"].to_numpy())
+    assert got["s"].tolist() == [None if v is None else v for v in want["s"]]
+    assert got["c"].tolist() == [None if pd.isna(v) else v for v in want["c"].astype(object)]
+    assert got["k"].fillna(-1).tolist() == want["k"].astype("Float64").fillna(-1).tolist()
