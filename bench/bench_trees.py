@@ -4,6 +4,7 @@
     python bench/bench_trees.py --data higgs --rows 1e6            # 1e6 x 28 numeric
     python bench/bench_trees.py --data airline --rows 1e6          # bench/datagen.py (cats + NAs)
     python bench/bench_trees.py --data higgs --rows 1e5 --repeat 1 --skip h2o,rf   # a smoke run
+    python bench/bench_trees.py --contrib --rows 1e5 --repeat 3    # TreeSHAP vs LightGBM / XGBoost
 
 Data (generated from ``--seed`` into a temporary directory, never committed; 80 % train, 20 % test):
 
@@ -20,12 +21,25 @@ LightGBM's (``QuantilesGlobal``, 255 bins). DRF: 50 trees, depth 20, H2O-3's def
 features, bootstrap). Reported: medians of ``--repeat`` fits (H2O-3: ``--h2o-repeat``), test AUC,
 and each time's ratio to Shoal's. Each library's first fit is preceded by an untimed small fit
 (numba compiles, JVM warms up). The machine's load is printed: compare ratios of the same run.
+
+Memory: the resident size of this process after each stage (data, Shoal's frames, the H2O-3
+upload, each fit) goes to stderr, and the table has each library's peak RSS during its fit and
+test scoring (``VmHWM``, reset before each fit). H2O-3's JVM is a separate process.
+
+``--contrib``: TreeSHAP instead of training. Shoal's ``predict_contributions`` (frame to frame, and
+the kernel alone on in-memory rows) against LightGBM ``pred_contrib`` and XGBoost ``pred_contribs``,
+each library's model of ``--ntrees`` trees of depth ``--depth`` trained on the same ``--rows``
+higgs-like rows it then explains; wall and CPU seconds (medians of ``--repeat`` runs after one warm
+run), and the ratio to LightGBM's.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -99,6 +113,43 @@ def pandas_frame(d, category=True):
 
 
 # ============================================================================================ peers
+# ============================================================================================ memory
+def _status_kb(field: str) -> int:
+    """A ``/proc/self/status`` field in kB (``VmRSS`` resident now, ``VmHWM`` peak resident); 0 if unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_gb() -> float:
+    return _status_kb("VmRSS") / 2**20
+
+
+def peak_gb() -> float:
+    return _status_kb("VmHWM") / 2**20
+
+
+def reset_peak() -> None:
+    """Restart the peak-RSS counter (``VmHWM``) at the current RSS (Linux: ``5`` to ``clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def mem(stage: str) -> tuple[float, float]:
+    """Log this process's resident memory now and its peak since the last :func:`reset_peak`."""
+    now, peak = rss_gb(), peak_gb()
+    log(f"  [mem] {stage}: RSS {now:.2f} GB, peak {peak:.2f} GB")
+    return now, peak
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
@@ -220,8 +271,102 @@ def run_rf(tr, te, a, threads):
     return secs, roc_auc_score(te["y"], rf.predict_proba(Xte)[:, 1])
 
 
+# ==================================================================================== contributions
+def run_contrib(a, d) -> int:
+    """TreeSHAP: Shoal's ``predict_contributions`` against LightGBM ``pred_contrib`` and XGBoost
+    ``pred_contribs`` on models of the same size, every library scoring the same ``--rows`` rows."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    from shoal_server.algos.common import api
+    from shoal_server.algos.common.frames import delete_frame
+    from shoal_server.algos.tree import model as tree_model
+    from shoal_server.algos.tree import predict_contributions
+
+    X = np.column_stack([d["num"][k] for k in d["num"]])
+    y = d["y"]
+    n = X.shape[0]
+    reps = max(a.repeat, 1)
+    times: dict[str, list] = {}
+    loads: list[float] = []
+    leaves: dict[str, int] = {}
+    peaks: dict[str, float] = {}
+    cpu: dict[str, list] = {}      # CPU seconds of this process (all threads): steadier than wall time under load
+
+    def timeit(name, fn):
+        fn()                                    # warm: numba compiles or loads its cache, peers allocate
+        gc.collect()
+        reset_peak()
+        for _ in range(reps):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            times.setdefault(name, []).append(time.perf_counter() - t)
+            cpu.setdefault(name, []).append(time.process_time() - c)
+            loads.append(os.getloadavg()[0])
+        peaks[name] = peak_gb()
+        log(f"  {name}: " + " / ".join(f"{x:.2f}" for x in times[name]) + " s, CPU "
+            + " / ".join(f"{x:.2f}" for x in cpu[name]) + f" s  (load {loadavg()})")
+
+    # Shoal: the model trained on the rows it then explains; the frame's chunks are scored by the pool
+    sh = Shoal(d, {"num": {k: v[:100] for k, v in d["num"].items()}, "cat": {}, "y": y[:100]}, a.threads)
+    try:
+        key = api.train(sh.node, "gbm", dict(training_frame="train", y="y", seed=1, ntrees=a.ntrees,
+                                              max_depth=a.depth, learn_rate=0.1, min_rows=10,
+                                              score_tree_interval=a.ntrees))
+        m = api.get_model(sh.node, key)
+        leaves["Shoal GBM"] = int((np.asarray(m.arrays["col"]) < 0).sum())
+
+        def shoal_frame():
+            delete_frame(sh.node, predict_contributions(sh.node, m, "train", dest_key="contrib_bench").key)
+        timeit("Shoal predict_contributions (frame -> frame)", shoal_frame)
+        pl = tree_model.tree_payload(m)
+        Xs = np.ascontiguousarray(X)
+        cut = np.linspace(0, n, 2 * a.threads + 1).astype(int)
+
+        def shoal_kernel():
+            # the kernel alone on in-memory rows, one slice per pool thread (as the frame's chunks)
+            futs = [sh.node.runtime.pool.submit(tree_model.contributions_array, pl, Xs[cut[i]:cut[i + 1]])
+                    for i in range(len(cut) - 1)]
+            return [f.result() for f in futs]
+        timeit("Shoal contributions kernel (numpy rows)", shoal_kernel)
+        ours = np.concatenate(shoal_kernel()).reshape(n, -1)
+        raw = tree_model.raw_scores(pl, Xs)[:, 0]
+        log(f"  Shoal: max |sum of contributions - raw score| = {np.abs(ours.sum(axis=1) - raw).max():.2e}")
+    finally:
+        sh.close()
+    booster = lgb.train(dict(objective="binary", num_leaves=2 ** a.depth, max_depth=a.depth, learning_rate=0.1,
+                             min_data_in_leaf=10, max_bin=255, verbose=-1, num_threads=a.threads, seed=1),
+                        lgb.Dataset(X, y), a.ntrees)
+    leaves["LightGBM"] = int(sum(t["num_leaves"] for t in booster.dump_model()["tree_info"]))
+    timeit("LightGBM pred_contrib", lambda: booster.predict(X, pred_contrib=True, num_threads=a.threads))
+    xm = xgb.train(dict(objective="binary:logistic", max_depth=a.depth, eta=0.1, tree_method="hist", max_bin=256,
+                        nthread=a.threads, seed=1), xgb.DMatrix(X, y), a.ntrees)
+    leaves["XGBoost"] = int(sum(1 for _ in xm.trees_to_dataframe().query("Feature == 'Leaf'").itertuples()))
+    dm = xgb.DMatrix(X, nthread=a.threads)
+    timeit("XGBoost pred_contribs", lambda: xm.predict(dm, pred_contribs=True))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = med["LightGBM pred_contrib"]
+    cmed = {k: statistics.median(v) for k, v in cpu.items()}
+    cref = cmed["LightGBM pred_contrib"]
+    rows = [[k, len(v), f"{med[k]:.3f}", " / ".join(f"{x:.3f}" for x in v), f"{med[k] / ref:.2f}×",
+             f"{cmed[k]:.3f}", f"{cmed[k] / cref:.2f}×", f"{n / med[k]:,.0f}", f"{peaks[k]:.2f}"]
+            for k, v in times.items()]
+    title = (f"TreeSHAP: {n:,} rows x {X.shape[1]} numeric, {a.ntrees} trees depth {a.depth}; {a.threads} threads; "
+             "leaves: " + ", ".join(f"{k} {v:,}" for k, v in leaves.items()))
+    print(f"\n### {title}\n")
+    print(md_table(["contributions", "runs", "median s", "each run s", "time / LightGBM's", "median CPU s",
+                    "CPU / LightGBM's", "rows / s", "peak RSS GB"], rows))
+    print(f"\nLoad average (1 min) during the runs: min {min(loads):.1f}, median {statistics.median(loads):.1f}, "
+          f"max {max(loads):.1f} on {os.cpu_count()} cores.", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"title": title, "times": times, "cpu": cpu, "leaves": leaves, "loads": loads,
+                       "peak_rss_gb": peaks}, f, indent=1)
+    return 0
+
+
 # ============================================================================================== main
-def report(a, d, tr, times, aucs, loads, n) -> None:
+def report(a, d, tr, times, aucs, loads, n, peaks) -> None:
     """Print (and with --json save) the table of the fits so far."""
     med = {k: statistics.median(v) for k, v in times.items()}
     gbm_ref = med.get("Shoal GBM (UniformAdaptive)")
@@ -230,17 +375,22 @@ def report(a, d, tr, times, aucs, loads, n) -> None:
     for k in times:
         ref = drf_ref if ("DRF" in k or "RF" in k) else gbm_ref
         rows.append([k, len(times[k]), f"{med[k]:.1f}", " / ".join(f"{t:.1f}" for t in times[k]),
-                     f"{statistics.median(aucs[k]):.4f}", f"{med[k] / ref:.2f}×" if ref else "—"])
+                     f"{statistics.median(aucs[k]):.4f}", f"{med[k] / ref:.2f}×" if ref else "—",
+                     f"{max(peaks[k]):.2f}"])
     title = (f"{a.data}: {n:,} rows ({len(tr['y']):,} train), {len(d['num'])} numeric + {len(d['cat'])} "
              f"categorical predictors; GBM {a.ntrees} trees depth {a.depth}; DRF {a.rf_trees} trees depth 20; "
              f"{a.threads} threads")
     print(f"\n### {title}\n")
-    print(md_table(["library", "fits", "median train s", "each fit s", "test AUC", "time / Shoal's"], rows))
+    print(md_table(["library", "fits", "median train s", "each fit s", "test AUC", "time / Shoal's",
+                    "peak RSS GB"], rows))
+    print("\nPeak RSS: this process's peak resident memory during the fit and its scoring of the test rows "
+          "(H2O-3's JVM is another process and is not included).")
     print(f"\nLoad average (1 min) during the fits: min {min(loads):.1f}, median {statistics.median(loads):.1f}, "
           f"max {max(loads):.1f} on {os.cpu_count()} cores.", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"title": title, "times": times, "aucs": aucs, "loads": loads}, f, indent=1)
+            json.dump({"title": title, "times": times, "aucs": aucs, "loads": loads, "peak_rss_gb": peaks}, f,
+                      indent=1)
 
 
 def main(argv=None) -> int:
@@ -258,24 +408,37 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", default="", help="comma list of: gbm,h2o,lightgbm,xgboost,histgb,rf,drf,quantiles")
     ap.add_argument("--json", default=None, help="also write the raw times here")
     ap.add_argument("--h2o-port", type=int, default=None, help=f"H2O-3 port (default {H2O_PORT}, +10 for airline)")
+    ap.add_argument("--contrib", action="store_true",
+                    help="time TreeSHAP instead of training: Shoal predict_contributions vs LightGBM pred_contrib "
+                         "and XGBoost pred_contribs (higgs-like data, --rows rows, --ntrees trees of --depth)")
     a = ap.parse_args(argv)
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
     n = int(a.rows)
     tmp = tempfile.mkdtemp(prefix="shoal_bench_trees_")
+    atexit.register(shutil.rmtree, tmp, True)     # the generated CSVs (airline, H2O-3 upload) go with the run
     log(machine_note())
+    if a.contrib:
+        return run_contrib(a, make_higgs(n, a.cols, a.seed))
     d = make_higgs(n, a.cols, a.seed) if a.data == "higgs" else make_airline(n, a.seed, tmp)
+    mem("data generated")
     tr, te = split(d)
+    mem("split")
     small_tr, small_te = split({"num": {k: v[:20000] for k, v in d["num"].items()},
                                 "cat": {k: (v[0][:20000], v[1]) for k, v in d["cat"].items()}, "y": d["y"][:20000]})
     times: dict[str, list] = {}
     aucs: dict[str, list] = {}
     loads = []
+    peaks: dict[str, list] = {}
 
     def record(name, res):
+        peaks.setdefault(name, []).append(peak_gb())
+        mem(f"after {name}")
         times.setdefault(name, []).append(res[0])
         aucs.setdefault(name, []).append(res[1])
         loads.append(os.getloadavg()[0])
         log(f"  {name}: {res[0]:.2f} s, AUC {res[1]:.4f}  (load {loadavg()})")
+        gc.collect()   # the peers' frames of this fit go before the next one starts
+        reset_peak()   # the next fit's peak starts from here
 
     gbm = dict(ntrees=a.ntrees, max_depth=a.depth, learn_rate=0.1, min_rows=10)
     drf = dict(ntrees=a.rf_trees, max_depth=20)
@@ -297,12 +460,16 @@ def main(argv=None) -> int:
     sh.close()
     for _name, fn in peers:
         fn(small_tr, small_te, a, a.threads)
+    mem("warm-up done")
     sh = Shoal(tr, te, a.threads)
+    mem("Shoal frames")
     port = a.h2o_port or H2O_PORT + (0 if a.data == "higgs" else 10)
     h = H2O(tr, te, tmp, port) if "h2o" not in skip else None
+    mem("H2O-3 upload")
     try:
         if h is not None:
             h.fit("gbm" if "gbm" not in skip else "drf", dict(ntrees=2, max_depth=a.depth))
+        reset_peak()
         # one cycle = one fit of every library, so an interrupted run still has comparable medians
         for r in range(a.repeat):
             for name, algo, prm in variants:
@@ -317,7 +484,7 @@ def main(argv=None) -> int:
                     record("H2O-3 DRF", h.fit("drf", dict(ntrees=a.rf_trees, max_depth=20)))
             if with_rf and r < a.h2o_repeat:
                 record("sklearn RF", run_rf(tr, te, a, a.threads))
-            report(a, d, tr, times, aucs, loads, n)
+            report(a, d, tr, times, aucs, loads, n, peaks)
     finally:
         sh.close()
         if h is not None:
