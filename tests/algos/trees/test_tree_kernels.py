@@ -24,6 +24,17 @@ def test_bin_numeric_counts_edges_at_or_below_the_value():
         assert np.array_equal((out[ok] < t), x[ok] < edges[t - 1])
 
 
+
+def _level_hist(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist, build=None):
+    """``kernels.level_histograms`` with no splits to apply (the first level of a tree)."""
+    none_i, none_u = np.zeros(0, np.int32), np.zeros(0, np.uint8)
+    if build is None:
+        build = np.ones(lo.shape, np.uint8)
+    K.level_histograms(codes, cols, nid, active, np.zeros(0, np.int32), np.zeros(0, np.int64),
+                       np.zeros(0, np.int64), none_u, none_u, np.zeros((0, 1), np.uint8), none_i, none_i,
+                       slot_of_node, lo.shape[0], build, gq, hq, wq, lo, hi, nbin, off, hist)
+
+
 def test_histograms_put_each_row_in_its_leaf_and_adaptive_bin():
     rng = np.random.default_rng(2)
     n, p, F = 3000, 3, 64
@@ -54,7 +65,7 @@ def test_histograms_put_each_row_in_its_leaf_and_adaptive_bin():
             c[fix] = lo[s, j]
             codes[j, rows] = c
     hist = np.zeros((total, 3), np.int64)
-    K.build_histograms(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist)
+    _level_hist(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist)
     for s, nd in ((0, 1), (1, 3)):
         for j in range(3):
             B = nbin[s, j]
@@ -162,61 +173,6 @@ def test_random_histogram_tries_only_the_drawn_boundary():
     assert oi[1] == 3
 
 
-def _expected_value(nd, x, S, arr):
-    """E[f(x) | x_S] with the path-dependent rule: a split on a feature outside S averages by cover."""
-    col, thr, left, right, value, cover = arr
-    if col[nd] < 0:
-        return value[nd]
-    if col[nd] in S:
-        v = x[col[nd]]
-        go = (not math.isnan(v)) and v < thr[nd]
-        return _expected_value(left[nd] if go else right[nd], x, S, arr)
-    l, r = left[nd], right[nd]
-    return (cover[l] * _expected_value(l, x, S, arr) + cover[r] * _expected_value(r, x, S, arr)) / cover[nd]
-
-
-def test_tree_shap_equals_brute_force_shapley_values():
-    rng = np.random.default_rng(5)
-    # a random full tree of depth 3 over 4 features (repeated features on a path included)
-    col, thr, left, right, value, cover = [], [], [], [], [], []
-
-    def build(depth):
-        i = len(col)
-        col.append(-1), thr.append(0.0), left.append(-1), right.append(-1)
-        value.append(float(rng.normal())), cover.append(0.0)
-        if depth < 3:
-            col[i] = int(rng.integers(0, 4))
-            thr[i] = float(rng.normal())
-            left[i] = build(depth + 1)
-            right[i] = build(depth + 1)
-            cover[i] = cover[left[i]] + cover[right[i]]
-        else:
-            cover[i] = float(rng.integers(1, 10))
-        return i
-
-    build(0)
-    A = [np.asarray(a) for a in (col, thr, left, right, value, cover)]
-    n = len(col)
-    X = rng.normal(size=(6, 4))
-    out = np.zeros((6, 1, 5))
-    K.tree_shap(X, np.array([0, n], np.int64), np.zeros(1, np.int64), 3, A[0].astype(np.int64), A[1],
-                np.zeros(n, np.uint8), np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(0, np.uint8),
-                A[2].astype(np.int64), A[3].astype(np.int64), A[4], A[5], out)
-    p = 4
-    for i in range(6):
-        x = X[i]
-        for j in range(p):
-            phi = 0.0
-            others = [k for k in range(p) if k != j]
-            for r in range(p):
-                for S in itertools.combinations(others, r):
-                    wgt = math.factorial(r) * math.factorial(p - r - 1) / math.factorial(p)
-                    phi += wgt * (_expected_value(0, x, set(S) | {j}, A) - _expected_value(0, x, set(S), A))
-            assert math.isclose(out[i, 0, j], phi, rel_tol=1e-9, abs_tol=1e-12)
-        assert math.isclose(out[i, 0, p], _expected_value(0, x, set(), A), rel_tol=1e-12)
-        assert math.isclose(out[i, 0].sum(), _expected_value(0, x, set(range(p)), A), rel_tol=1e-12, abs_tol=1e-12)
-
-
 def test_row_sampling_draws_depend_only_on_the_global_row():
     a = np.empty(1000)
     K.splitmix_uniform(42, 3, 0, 1000, a)
@@ -243,8 +199,8 @@ def test_sibling_subtraction_equals_the_directly_built_histogram():
     pnb = np.array([[F, 32, 32]], np.int64)
     poff = np.array([[0, F + 1, F + 34]], np.int64)
     prev = np.zeros((F + 67, 3), np.int64)
-    K.build_histograms(codes, cols, np.zeros(n, np.int32), active, np.zeros(1, np.int32), gq, hq, wq,
-                       plo, phi, pnb, poff, prev)
+    _level_hist(codes, cols, np.zeros(n, np.int32), active, np.zeros(1, np.int32), gq, hq, wq,
+                plo, phi, pnb, poff, prev)
     # split on column 0 at code 20: node 1 = codes < 20 (smaller), node 2 = the rest; the children use
     # 10 bins over their part of column 0 and half the parent's bins on the other columns
     nid = np.where(codes[0] < 20, 1, 2).astype(np.int32)
@@ -255,14 +211,12 @@ def test_sibling_subtraction_equals_the_directly_built_histogram():
     off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).reshape(2, p).astype(np.int64)
     son = np.array([-1, 0, 1], np.int32)
     direct = np.zeros((int(sizes.sum()), 3), np.int64)
-    K.build_histograms(codes, cols, nid, active, son, gq, hq, wq, lo, hi, nb, off, direct)
-    # rows grouped by slot: the small child only; the large child builds nothing (all derivable)
-    order, start = np.empty(n, np.int32), np.empty(3, np.int64)
-    K.rows_by_slot(nid, active, son, 2, order, start)
-    assert start[2] == active.sum() and np.all(np.diff(order[:start[1]]) > 0)
+    _level_hist(codes, cols, nid, active, son, gq, hq, wq, lo, hi, nb, off, direct)
+    # the small child only; the large child builds nothing (all derivable)
     build = np.array([[1, 1, 1], [0, 0, 0]], np.uint8)
     derived = np.zeros_like(direct)
-    K.build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, nb, off, derived)
+    _level_hist(codes, cols, nid, active, son, gq, hq, wq, lo, hi, nb, off, derived, build)
+    assert derived[off[1, 0]:].sum() == 0
     K.derive_histograms(derived, prev, np.array([[1, 0, 0]], np.int64), lo, hi, nb, off, plo, phi, pnb, poff, build)
     np.testing.assert_array_equal(derived, direct)
 

@@ -1,6 +1,6 @@
 """The tree engine shared by GBM and DRF.
 
-Modules: ``kernels`` (numba: binning, histograms, split search, routing, prediction, TreeSHAP),
+Modules: ``kernels`` (numba: binning, histograms, split search, routing, prediction), ``shap`` (exact TreeSHAP),
 ``binning`` (LightGBM's greedy bins for QuantilesGlobal), ``engine`` (binning passes, per-node training sessions, the ``tree.*`` map/reduce tasks and the
 level-wise builder), ``losses`` (gradients and links), ``quantiles`` (quantile leaves), ``model``
 (flat tree arrays, scoring, contributions, leaf assignment, variable importance), ``builder`` (the
@@ -29,14 +29,11 @@ def warm() -> None:
     K.splitmix_uniform(1, 1, 0, 2, u)
     hist = np.zeros((4, 3), np.int64)
     one = np.ones((1, 1), np.int64)
-    K.build_histograms(codes, np.zeros(1, np.int64), np.zeros(2, np.int32), np.ones(2, np.uint8),
-                       np.zeros(1, np.int32), np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
+    none_i, none_u = np.zeros(0, np.int32), np.zeros(0, np.uint8)
+    K.level_histograms(codes, np.zeros(1, np.int64), np.zeros(2, np.int32), np.ones(2, np.uint8),
+                       np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), none_u, none_u,
+                       np.zeros((0, 1), np.uint8), none_i, none_i, np.zeros(1, np.int32), 1,
+                       np.ones((1, 1), np.uint8), np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
                        0 * one, 2 * one, 2 * one, 0 * one, hist)
-    order = np.zeros(2, np.int32)
-    start = np.zeros(2, np.int64)
-    K.rows_by_slot(np.zeros(2, np.int32), np.ones(2, np.uint8), np.zeros(1, np.int32), 1, order, start)
-    K.build_histograms_rows(codes, np.zeros(1, np.int64), order, start, np.ones((1, 1), np.uint8),
-                            np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
-                            0 * one, 2 * one, 2 * one, 0 * one, hist)
     K.derive_histograms(hist, hist.copy(), np.zeros((1, 3), np.int64), 0 * one, 2 * one, 2 * one, 0 * one,
                         0 * one, 2 * one, 2 * one, 0 * one, np.zeros((1, 1), np.uint8))

@@ -1,4 +1,4 @@
-"""Numba kernels of the tree engine: binning, histograms, split search, routing, prediction, TreeSHAP.
+"""Numba kernels of the tree engine: binning, histograms, split search, routing, prediction.
 
 Kernels see only arrays and scalars (no frames, jobs or logging), are compiled ``nogil=True,
 cache=True`` and document each argument as IN / OUT / INOUT.
@@ -27,9 +27,9 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["NA_CODE", "bin_numeric", "bin_levels", "build_histograms", "rows_by_slot", "build_histograms_rows",
+__all__ = ["NA_CODE", "bin_numeric", "bin_levels",
            "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
-           "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "tree_shap", "splitmix_uniform",
+           "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "splitmix_uniform",
            "route_codes"]
 
 NA_CODE = 0xFFFF
@@ -82,140 +82,6 @@ def splitmix_uniform(seed, stream, row0, n, out):
 
 
 @nb.njit(nogil=True, cache=True)
-def build_histograms(codes, cols, nid, active, slot_of_node, gq, hq, wq, lo, hi, nbin, off, hist):
-    """Accumulate one chunk's rows into the histograms of the open leaves of one tree.
-
-    IN codes uint16[p, n]; cols int64[m] (feature rows of ``codes`` histogrammed, slot column jj is
-    feature cols[jj]); nid int32[n] node of each row; active uint8[n] (row in bag with weight > 0);
-    slot_of_node int32[nnodes] (-1: node not open); gq, hq, wq int64[n]; lo, hi, nbin int64[S, m];
-    off int64[S, m]. INOUT hist int64[total, 3] (gradient, hessian, weight).
-    """
-    n = nid.shape[0]
-    nn = slot_of_node.shape[0]
-    for jj in range(cols.shape[0]):
-        cj = codes[cols[jj]]
-        for i in range(n):
-            if active[i] == 0:
-                continue
-            nd = nid[i]
-            if nd < 0 or nd >= nn:
-                continue
-            s = slot_of_node[nd]
-            if s < 0:
-                continue
-            c = cj[i]
-            B = nbin[s, jj]
-            if c == NA_CODE:
-                b = B
-            else:
-                b = ((np.int64(c) - lo[s, jj]) * B) // (hi[s, jj] - lo[s, jj])
-            k = off[s, jj] + b
-            hist[k, 0] += gq[i]
-            hist[k, 1] += hq[i]
-            hist[k, 2] += wq[i]
-
-
-@nb.njit(nogil=True, cache=True)
-def rows_by_slot(nid, active, slot_of_node, nslot, order, start):
-    """Group the active rows of open leaves by slot (a counting sort; rows ascending within a slot).
-
-    IN nid int32[n], active uint8[n], slot_of_node int32[nnodes], nslot. OUT order int32[n] (the
-    first ``start[nslot]`` entries are used), start int64[nslot + 1] (slot s owns
-    ``order[start[s]:start[s + 1]]``).
-    """
-    n = nid.shape[0]
-    nn = slot_of_node.shape[0]
-    cnt = np.zeros(nslot + 1, np.int64)
-    for i in range(n):
-        if active[i] == 0:
-            continue
-        nd = nid[i]
-        if nd < 0 or nd >= nn:
-            continue
-        s = slot_of_node[nd]
-        if s >= 0:
-            cnt[s + 1] += 1
-    start[0] = 0
-    for s in range(nslot):
-        start[s + 1] = start[s] + cnt[s + 1]
-    pos = start[:nslot].copy()
-    for i in range(n):
-        if active[i] == 0:
-            continue
-        nd = nid[i]
-        if nd < 0 or nd >= nn:
-            continue
-        s = slot_of_node[nd]
-        if s >= 0:
-            order[pos[s]] = i
-            pos[s] += 1
-
-
-@nb.njit(nogil=True, cache=True)
-def build_histograms_rows(codes, cols, order, start, build, gq, hq, wq, lo, hi, nbin, off, hist):
-    """Histograms of the (slot, column) pairs with ``build[s, jj] == 1`` over each slot's rows.
-
-    IN codes uint16[p, n]; cols int64[m]; order, start from :func:`rows_by_slot`; build uint8[S, m];
-    gq, hq, wq int64[n]; lo, hi, nbin, off int64[S, m]. INOUT hist int64[total, 3].
-    Same bins as :func:`build_histograms`; a range of one code per bin skips the division, and a
-    leaf with more rows than codes in the range divides once per code (a lookup table) instead of
-    once per row.
-    """
-    S = start.shape[0] - 1
-    nr = start[S]
-    # gradients in slot order, read sequentially by every column below
-    og = np.empty(nr, np.int64)
-    oh = np.empty(nr, np.int64)
-    ow = np.empty(nr, np.int64)
-    for q in range(nr):
-        i = order[q]
-        og[q] = gq[i]
-        oh[q] = hq[i]
-        ow[q] = wq[i]
-    lut = np.empty(65536, np.int64)
-    for s in range(S):
-        r0 = start[s]
-        r1 = start[s + 1]
-        if r1 <= r0:
-            continue
-        for jj in range(cols.shape[0]):
-            if build[s, jj] == 0:
-                continue
-            cj = codes[cols[jj]]
-            l0 = lo[s, jj]
-            span = hi[s, jj] - l0
-            B = nbin[s, jj]
-            o = off[s, jj]
-            if B == span:
-                for q in range(r0, r1):
-                    c = cj[order[q]]
-                    k = o + B if c == NA_CODE else o + (np.int64(c) - l0)
-                    hist[k, 0] += og[q]
-                    hist[k, 1] += oh[q]
-                    hist[k, 2] += ow[q]
-            elif r1 - r0 > span:
-                # more rows than codes: one division per code into a small table, none per row
-                for c in range(span):
-                    lut[c] = (c * B) // span
-                for q in range(r0, r1):
-                    c = cj[order[q]]
-                    k = o + B if c == NA_CODE else o + lut[np.int64(c) - l0]
-                    hist[k, 0] += og[q]
-                    hist[k, 1] += oh[q]
-                    hist[k, 2] += ow[q]
-            else:
-                for q in range(r0, r1):
-                    c = cj[order[q]]
-                    if c == NA_CODE:
-                        k = o + B
-                    else:
-                        k = o + ((np.int64(c) - l0) * B) // span
-                    hist[k, 0] += og[q]
-                    hist[k, 1] += oh[q]
-                    hist[k, 2] += ow[q]
-
-
-@nb.njit(nogil=True, cache=True)
 def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
                      slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist):
     """One chunk's whole ``tree.hist`` pass for one tree: apply the previous level's splits, group the
@@ -225,8 +91,8 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     may be empty: nothing to apply); slot_of_node int32[nnodes], nslot; build uint8[S, m]; gq, hq, wq
     int64[n]; lo, hi, nbin, off int64[S, m]. INOUT nid int32[n], hist int64[total, 3].
 
-    The bins are those of :func:`build_histograms` and the sums int64, so the result has the bits of
-    :func:`apply_splits` + :func:`rows_by_slot` + :func:`build_histograms_rows`. It differs in the
+    The bins are those of the module's convention (``bin = (code - lo) * nb // (hi - lo)``, NA bin
+    ``nb``) and the sums int64, so the result does not depend on the order rows are added in. The
     work: one pass over the rows applies the splits and counts the slots; the rows' gradient,
     hessian and weight are gathered into slot order once; a column is histogrammed through a code ->
     bin table (missing code included, so no branch) when the slot has at least a quarter as many rows
@@ -716,197 +582,6 @@ def leaf_assignment(X, tree_off, col, thr, nal, catp, catlen, catbits, left, rig
 
 
 # ------------------------------------------------------------------------------------------- TreeSHAP
-@nb.njit(nogil=True, cache=True)
-def _extend(fi, zf, of, w, depth, pz, po, pi):
-    fi[depth] = pi
-    zf[depth] = pz
-    of[depth] = po
-    w[depth] = 1.0 if depth == 0 else 0.0
-    for i in range(depth - 1, -1, -1):
-        w[i + 1] += po * w[i] * (i + 1) / (depth + 1)
-        w[i] = pz * w[i] * (depth - i) / (depth + 1)
-
-
-@nb.njit(nogil=True, cache=True)
-def _unwind(fi, zf, of, w, depth, idx):
-    po = of[idx]
-    pz = zf[idx]
-    nxt = w[depth]
-    for i in range(depth - 1, -1, -1):
-        if po != 0.0:
-            tmp = w[i]
-            w[i] = nxt * (depth + 1) / ((i + 1) * po)
-            nxt = tmp - w[i] * pz * (depth - i) / (depth + 1)
-        else:
-            w[i] = w[i] * (depth + 1) / (pz * (depth - i))
-    for i in range(idx, depth):
-        fi[i] = fi[i + 1]
-        zf[i] = zf[i + 1]
-        of[i] = of[i + 1]
-
-
-@nb.njit(nogil=True, cache=True)
-def _unwound_sum(fi, zf, of, w, depth, idx):
-    po = of[idx]
-    pz = zf[idx]
-    total = 0.0
-    nxt = w[depth]
-    for i in range(depth - 1, -1, -1):
-        if po != 0.0:
-            tmp = nxt * (depth + 1) / ((i + 1) * po)
-            total += tmp
-            nxt = w[i] - tmp * pz * ((depth - i) / (depth + 1))
-        elif pz != 0.0:
-            total += (w[i] / pz) / ((depth - i) / (depth + 1))
-    return total
-
-
-@nb.njit(nogil=True, cache=True)
-def _goes_left(X, i, nd, col, thr, nal, catp, catlen, catbits):
-    v = X[i, col[nd]]
-    if math.isnan(v):
-        return nal[nd] == 1
-    if catp[nd] >= 0:
-        lv = int(v)
-        if lv < 0 or lv >= catlen[nd]:
-            return nal[nd] == 1
-        return catbits[catp[nd] + lv] == 1
-    return v < thr[nd]
-
-
-@nb.njit(nogil=True, cache=True)
-def _shap_tree(X, i, root, col, thr, nal, catp, catlen, catbits, left, right, value, cover, phi, fi, zf, of, w,
-               s_nd, s_base, s_pdepth, s_pz, s_po, s_pi):
-    """TreeSHAP of one row and tree with an explicit stack (numba does not like deep recursion here).
-
-    Each pending visit holds the node, where its path copy goes (``s_base``), the parent's path
-    depth to copy from the region just below, and the fractions of the edge into it. Paths live in
-    ``fi/zf/of/w`` by depth regions, so a visit's region is never written before its siblings are
-    done (the hot child and its subtree run before the cold child).
-    """
-    top = 0
-    s_nd[0] = root
-    s_base[0] = 0
-    s_pdepth[0] = -1
-    s_pz[0] = 1.0
-    s_po[0] = 1.0
-    s_pi[0] = -1
-    parent_base = np.zeros(s_nd.shape[0], np.int64)
-    parent_base[0] = 0
-    top = 1
-    while top > 0:
-        top -= 1
-        nd = s_nd[top]
-        base = s_base[top]
-        pdepth = s_pdepth[top]
-        pb = parent_base[top]
-        # copy the parent's path into this visit's region, then extend it
-        for q in range(pdepth + 1):
-            fi[base + q] = fi[pb + q]
-            zf[base + q] = zf[pb + q]
-            of[base + q] = of[pb + q]
-            w[base + q] = w[pb + q]
-        depth = pdepth + 1
-        nfi = fi[base:]
-        nzf = zf[base:]
-        nof = of[base:]
-        nw = w[base:]
-        _extend(nfi, nzf, nof, nw, depth, s_pz[top], s_po[top], s_pi[top])
-        if col[nd] < 0:
-            for k in range(1, depth + 1):
-                s = _unwound_sum(nfi, nzf, nof, nw, depth, k)
-                phi[nfi[k]] += s * (nof[k] - nzf[k]) * value[nd]
-            continue
-        c = col[nd]
-        child_base = base + depth + 1
-        gl = _goes_left(X, i, nd, col, thr, nal, catp, catlen, catbits)
-        hot = left[nd] if gl else right[nd]
-        cold = right[nd] if gl else left[nd]
-        iz = 1.0
-        io = 1.0
-        k = 1
-        while k <= depth:
-            if nfi[k] == c:
-                break
-            k += 1
-        if k <= depth:
-            iz = nzf[k]
-            io = nof[k]
-            _unwind(nfi, nzf, nof, nw, depth, k)
-            depth -= 1
-        cv = cover[nd]
-        hz = cover[hot] / cv if cv > 0 else 0.0
-        cz = cover[cold] / cv if cv > 0 else 0.0
-        # push cold first so the hot subtree is finished before the cold child reuses the region
-        s_nd[top] = cold
-        s_base[top] = child_base
-        s_pdepth[top] = depth
-        parent_base[top] = base
-        s_pz[top] = cz * iz
-        s_po[top] = 0.0
-        s_pi[top] = c
-        top += 1
-        s_nd[top] = hot
-        s_base[top] = child_base
-        s_pdepth[top] = depth
-        parent_base[top] = base
-        s_pz[top] = hz * iz
-        s_po[top] = io
-        s_pi[top] = c
-        top += 1
-
-
-@nb.njit(nogil=True, cache=True)
-def _expected(nd, col, left, right, value, cover):
-    if col[nd] < 0:
-        return value[nd]
-    cv = cover[nd]
-    if cv <= 0:
-        return value[nd]
-    return (cover[left[nd]] * _expected(left[nd], col, left, right, value, cover)
-            + cover[right[nd]] * _expected(right[nd], col, left, right, value, cover)) / cv
-
-
-@nb.njit(nogil=True, cache=True)
-def tree_shap(X, tree_off, tree_class, max_depth, col, thr, nal, catp, catlen, catbits, left, right, value,
-              cover, out):
-    """TreeSHAP (Lundberg et al., Algorithm 2) per row and class.
-
-    IN X float64[n, p]; trees as in ``predict_trees``; max_depth of any tree; cover float64[nodes]
-    (training weight of each node). INOUT out float64[n, K, p + 1] (added to; the last entry of
-    each class is the bias term: the cover-weighted expected value of each tree).
-    """
-    n = X.shape[0]
-    p = X.shape[1]
-    T = tree_class.shape[0]
-    L = 2 * ((max_depth + 3) * (max_depth + 4) // 2 + 4)
-    fi = np.zeros(L, np.int64)
-    zf = np.zeros(L)
-    of = np.zeros(L)
-    w = np.zeros(L)
-    S = 2 * (max_depth + 3)
-    s_nd = np.zeros(S, np.int64)
-    s_base = np.zeros(S, np.int64)
-    s_pdepth = np.zeros(S, np.int64)
-    s_pz = np.zeros(S)
-    s_po = np.zeros(S)
-    s_pi = np.zeros(S, np.int64)
-    phi = np.zeros(p + 1)
-    ev = np.empty(T)
-    for t in range(T):
-        ev[t] = _expected(tree_off[t], col, left, right, value, cover)
-    for i in range(n):
-        for t in range(T):
-            for q in range(p + 1):
-                phi[q] = 0.0
-            _shap_tree(X, i, tree_off[t], col, thr, nal, catp, catlen, catbits, left, right, value, cover, phi,
-                       fi, zf, of, w, s_nd, s_base, s_pdepth, s_pz, s_po, s_pi)
-            k = tree_class[t]
-            for q in range(p):
-                out[i, k, q] += phi[q]
-            out[i, k, p] += ev[t]
-
-
 @nb.njit(nogil=True, cache=True)
 def nonzero_rows(hist, max_rows):
     """The rows of ``hist`` int64[L, 3] with a non-zero entry: (idx int64[q], val int64[q, 3]), or
