@@ -1,24 +1,29 @@
 """group_by: per-chunk partial aggregation (map), merged in the fixed reduction tree (reduce).
 
-Technical note. Two paths. (1) Every key an enum or integral (``munging.key_range`` finds the
-ranges of non-enum keys): each row's key tuple becomes one int64 code, key 0 most significant and
-each key's missing value its last code, so code order is the result's order and nothing is sorted
-at the end (``munging.group_by_codes``). Per chunk the groups come from direct addressing (small
-code spans) or a sort; per group the kernels keep the row count and, per value column, n, missing
-count and sum, plus (mean, M2) and min/max only when an aggregate needs them; the reduce unions the
-ascending code sets and merges the statistics in one numba pass (Chan's formula). (2) Otherwise
-(non-integral real keys, or code spans past 2**62) each chunk hashes its key tuples
-(``kernels.group_rows``) into dense group ids and keeps its distinct keys as a float64[nkeys,
-ngroups] matrix; ``reduce`` unions the two key sets with the same hash kernel and the coordinator
-sorts the groups once (missing keys last; enum keys in level order). Medians and modes keep the
-values with their group (path 2) or code (path 1) and are computed at the coordinator (a counting
-sort by group, then one sort per group). Because partials merge in the runtime's fixed tree over
-chunk indices, the result has the same bits on one node or three.
+Technical note. Two paths. (1) Every key an enum or integral (ranges of non-enum keys from cached
+rollups, a cached earlier pass, or ``munging.key_range``): each row's key tuple becomes one int64
+code (key 0 most significant, missing = each key's last code), so code order is the result's order
+and nothing is sorted at the end (``munging.group_by_codes``). Per chunk the groups come from direct
+addressing (small code spans) or a sort; per group the kernels keep the row count and, per value
+column, n, missing count and sum, plus (mean, M2) and min/max only when an aggregate needs them.
+The runtime's reduce only lists the chunks' partials; the coordinator merges them all at once
+(``_merge_parts``), per group in the fixed tree over chunk indices: dense per-code buffers and a
+binary counter over the chunks for small code spans, else a k-way merge of the chunks' ascending
+code runs with a per-group stack (Chan's formula for (mean, M2)), split by code range over the
+compute pool. (2) Otherwise (non-integral real keys, or code spans past 2**62) each chunk hashes its
+key tuples (``kernels.group_rows``) into dense group ids and keeps its distinct keys as a
+float64[nkeys, ngroups] matrix; ``reduce`` unions the two key sets with the same hash kernel and the
+coordinator sorts the groups once (missing keys last; enum keys in level order). Medians and modes
+keep the values with their group (path 2) or code (path 1) and are computed at the coordinator (a
+counting sort by group, then one sort per group). Because every group's statistics merge in the
+runtime's fixed tree over chunk indices, the result has the same bits on one node or three.
 
 Output names follow H2O: ``nrow``, ``sum_x``, ``mean_x``, ``min_x``, ``max_x``, ``sdev_x``,
 ``var_x``, ``sumSquares_x``, ``mode_x``, ``median_x``.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -174,10 +179,12 @@ class GroupByCodes(MRTask):
 
     params: ``keys``, ``values`` (plans), ``exact`` (value indices that keep raw values), ``los``,
     ``radix`` (per key), ``span`` (product of the radices), ``lay`` (which float statistics each value
-    keeps, ``kernels.group_stats``), ``starts``. Partial: ``codes`` (ascending,
-    distinct), ``ist`` int64[1+2nv, ng+1] (rows; per value n, missing), ``fst`` float64[nf, ng+1] (per
-    value its sum and, when asked for, mean and M2, min and max; the last column is an empty group), and for ``exact`` values ``xv.j`` / ``xk.j`` (lists of value and
-    code arrays, concatenated once at the coordinator).
+    keeps, ``kernels.group_stats``), ``starts``. Partial: lists with one entry per chunk, in chunk
+    order: ``ci`` (chunk indices), ``codes`` (ascending, distinct), ``ist`` int64[1+2nv, ng] (rows; per
+    value n, missing), ``fst`` float64[nf, ng] (per value its sum and, when asked for, mean and M2,
+    min and max), and for ``exact`` values ``xv.j`` / ``xk.j`` (values and their codes). ``reduce``
+    only concatenates the lists: the coordinator merges all chunks' statistics at once
+    (``_merge_parts``), per group in the fixed tree over chunk indices.
     """
 
     name = "munging.group_by_codes"
@@ -205,26 +212,163 @@ class GroupByCodes(MRTask):
         for j, p in enumerate(params["values"]):
             xs[j] = eval_plan(p, env)
         lay = np.asarray(params["lay"], np.int64).reshape(nv, 5)
-        ist = np.empty((1 + 2 * nv, ng + 1), np.int64)  # + a trailing empty group (see merge_group_stats)
-        fst = np.empty((int(lay.max(initial=-1)) + 1, ng + 1), np.float64)
+        ist = np.empty((1 + 2 * nv, ng), np.int64)
+        fst = np.empty((int(lay.max(initial=-1)) + 1, ng), np.float64)
         K.group_stats(gid, ng, xs, lay, ist, fst)
-        K.set_empty_group(ist, fst, lay)
-        out = {"codes": u, "ist": ist, "fst": fst, "span": np.array([span], np.int64), "lay": lay}
+        out = {"ci": [int(chunk_idx)], "codes": [u], "ist": [ist], "fst": [fst]}
         for j in params["exact"]:
             out[f"xv.{j}"] = [xs[j].copy()]
             out[f"xk.{j}"] = [codes]
         return out
 
     def reduce(self, a, b):
-        span = int(a["span"][0])
-        lay = np.ascontiguousarray(a["lay"], dtype=np.int64)
-        codes, ist, fst = K.merge_group_stats(a["codes"], a["ist"], a["fst"], b["codes"], b["ist"], b["fst"], lay,
-                                              span)
-        out = {"codes": codes, "ist": ist, "fst": fst, "span": a["span"], "lay": a["lay"]}
-        for k in a:
-            if k.startswith(("xv.", "xk.")):
-                out[k] = list(a[k]) + list(b[k])
-        return out
+        return {k: list(a[k]) + list(b[k]) for k in a}
+
+
+#: At most this many bytes of dense per-code buffers for the binary-counter merge (else the k-way merge).
+_STREAM_BYTES = 256 << 20
+#: Below this many entries the merges run inline, not in the compute pool.
+_POOL_MIN = 200_000
+
+
+def _merge_parts(ctx, r: dict, span: int, lay: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All chunks' statistics merged per group: ``(codes, ist, fst)``, codes ascending.
+
+    Each group's per-chunk statistics merge in the fixed tree over chunk indices (the tree
+    ``tasks.reduce`` uses, pruned to the chunks that hold the group: ``kernels.kway_merge_groups``).
+    Small code spans run the tree itself over dense per-code buffers, as a binary counter over the
+    chunks in index order (``kernels.dense_scatter`` / ``dense_merge``: sequential passes; a code
+    without rows on one side is the identity, which prunes the tree exactly as the sparse path
+    does); large spans merge the chunks' ascending code runs (``kernels.kway_merge_groups``: a heap
+    of the run heads, each run read once, forward) and merge each group's entries with a small
+    stack. Either way the code range is split over the compute pool's threads, and both paths give
+    the same bits.
+    """
+    cis = [int(c) for c in r["ci"]]
+    parts = list(zip(cis, r["codes"], r["ist"], r["fst"]))
+    if len(parts) == 1:
+        return np.asarray(parts[0][1], np.int64), parts[0][2], parts[0][3]
+    sizes = np.array([len(p[1]) for p in parts], np.int64)
+    e = int(sizes.sum())
+    ri, rf = parts[0][2].shape[0], parts[0][3].shape[0]
+    levels = len(parts).bit_length() + 1  # binary-counter slots, plus the buffer being built
+    if (span <= 4 * e + 4096 and span * (levels + 1) * (ri + rf) * 8 <= _STREAM_BYTES
+            and cis == list(range(len(cis)))):
+        bufs = [(np.empty((ri, span), np.int64), np.empty((rf, span), np.float64)) for _ in range(levels + 1)]
+        parts = [(c, np.ascontiguousarray(k, dtype=np.int64), i, f) for c, k, i, f in parts]
+        result = []
+
+        def count(lo, hi):  # codes [lo, hi); every range does the same buffer moves on its own codes
+            free = list(range(len(bufs)))
+            slot: dict[int, int] = {}
+            for c, k, i, f in parts:
+                w = free.pop()
+                a, b = (int(x) for x in np.searchsorted(k, [lo, hi]))
+                K.dense_scatter(k, a, b, i, f, lo, hi, *bufs[w])
+                lvl = 0
+                while (c >> lvl) & 1:  # the binary counter of the fixed tree: aligned blocks
+                    left = slot.pop(lvl)
+                    K.dense_merge(*bufs[left], *bufs[w], lay, lo, hi)
+                    free.append(left)
+                    lvl += 1
+                slot[lvl] = w
+            acc = None
+            for lvl in sorted(slot):  # the unfinished blocks, from the smallest: a right fold
+                if acc is not None:
+                    K.dense_merge(*bufs[slot[lvl]], *bufs[acc], lay, lo, hi)
+                    free.append(slot[lvl])
+                else:
+                    acc = slot[lvl]
+            result.append(acc)
+
+        _in_pool(ctx, span, e, count)
+        acc_i, acc_f = bufs[result[0]]
+        codes = np.flatnonzero(acc_i[0]).astype(np.int64)
+        return codes, acc_i[:, codes], acc_f[:, codes]
+    allc = np.concatenate([np.asarray(p[1], np.int64) for p in parts])
+    ist = np.concatenate([p[2] for p in parts], axis=1)
+    fst = np.concatenate([p[3] for p in parts], axis=1)
+    offs = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=offs[1:])
+    cis_a = np.asarray(cis, np.int64)
+    nthreads = 1 if e < _POOL_MIN else max(1, int(ctx.node.config.threads))
+    # split the codes into ranges of about equal entry counts (quantiles of a sample of every run)
+    sample = np.sort(np.concatenate([allc[offs[k]:offs[k + 1]][::max(1, int(sizes[k]) // 64)]
+                                     for k in range(len(sizes))]))
+    cuts = sorted({int(sample[len(sample) * t // nthreads]) for t in range(1, nthreads)}) if len(sample) else []
+    at = np.array([offs[k] + np.searchsorted(allc[offs[k]:offs[k + 1]], cuts) for k in range(len(sizes))],
+                  np.int64).reshape(len(sizes), len(cuts))  # where each run crosses each cut
+    edges = [offs[:-1]] + [at[:, t] for t in range(len(cuts))] + [offs[1:]]
+    results = [None] * (len(edges) - 1)
+
+    def merge_range(t: int) -> None:
+        lo, hi = np.ascontiguousarray(edges[t], np.int64), np.ascontiguousarray(edges[t + 1], np.int64)
+        m = int((hi - lo).sum())
+        oc, oi, of = np.empty(m, np.int64), np.empty((ri, m), np.int64), np.empty((rf, m), np.float64)
+        ng = K.kway_merge_groups(allc, lo, hi, cis_a, ist, fst, lay, oc, oi, of)
+        results[t] = (oc[:ng], oi[:, :ng], of[:, :ng])
+
+    _in_pool(ctx, len(results), e if len(results) > 1 else 0, lambda lo, hi: [merge_range(t) for t in range(lo, hi)])
+    if len(results) == 1:
+        return results[0]
+    return (np.concatenate([x[0] for x in results]), np.concatenate([x[1] for x in results], axis=1),
+            np.concatenate([x[2] for x in results], axis=1))
+
+
+def _in_pool(ctx, ng: int, e: int, fn) -> None:
+    """``fn(lo, hi)`` over ranges of ``0..ng-1``, run in the node's compute pool (nogil kernels, so
+    the threads work in parallel) when there is enough work, else inline."""
+    pool = ctx.node.runtime.pool
+    parts = max(1, int(ctx.node.config.threads))
+    # inline when small, or when already on a compute thread (waiting there on the pool could deadlock)
+    if e < _POOL_MIN or parts == 1 or ng < 2 or threading.current_thread().name.startswith("shoal-compute"):
+        fn(0, ng)
+        return
+    step = -(-ng // parts)
+    ranges = [(lo, min(ng, lo + step)) for lo in range(0, ng, step)]
+    for f in [pool.submit(fn, lo, hi) for lo, hi in ranges]:
+        f.result()
+
+
+def _cached_range(ctx, plan) -> tuple[float, float] | None:
+    """(min, max) of a stored column's present values when already known: for int/bool/time columns
+    from the frame's cached rollups (``store.rollups``), else from an earlier ``key_range`` pass on
+    the same frame version (cached in the catalog's derived values, dropped when the key changes).
+    None when not a plain column, not known, or not usable as a code (no present value counts as
+    known only from the pass)."""
+    if not (isinstance(plan, (list, tuple)) and len(plan) == 4 and plan[0] == "ref"):
+        return None
+    try:
+        derived = ctx.node.catalog.derived(plan[1])
+        header = ctx.node.catalog.get(plan[1])
+    except Exception:  # the frame went away: the key_range pass will say so
+        return None
+    i = int(plan[2])
+    if i >= header.ncol or header.columns[i].type.value != plan[3]:
+        return None
+    known = (derived.get("group_by_key_ranges") or {}).get(i)
+    if known is not None:
+        return known
+    cached = derived.get("rollups")
+    if plan[3] not in _INTISH or cached is None or i >= len(cached):
+        return None
+    lo, hi = cached[i].get("min"), cached[i].get("max")
+    if not isinstance(lo, int) or not isinstance(hi, int) or max(abs(lo), abs(hi)) >= (1 << 53):
+        return None
+    return float(lo), float(hi)
+
+
+def _remember_range(ctx, header, plan, lo: float, hi: float) -> None:
+    """Cache a stored column's key range (see ``_cached_range``) for the frame version ``header`` the
+    pass read (dropped by the catalog if the key was replaced since)."""
+    if not (isinstance(plan, (list, tuple)) and len(plan) == 4 and plan[0] == "ref" and plan[1] == header.key):
+        return
+    try:
+        ranges = dict(ctx.node.catalog.derived(plan[1]).get("group_by_key_ranges") or {})
+    except Exception:
+        return
+    ranges[int(plan[2])] = (float(lo), float(hi))
+    ctx.node.catalog.cache_derived(plan[1], "group_by_key_ranges", ranges, header)
 
 
 def _code_plan(ctx, fv: FrameVal, kidx: list[int], params: dict) -> dict | None:
@@ -242,6 +386,11 @@ def _code_plan(ctx, fv: FrameVal, kidx: list[int], params: dict) -> dict | None:
             need.append(q)
         else:
             return None
+    for q in list(need):  # a stored int column whose rollups are cached: its range is known, no pass
+        known = _cached_range(ctx, params["keys"][q])
+        if known is not None:
+            los[q], radix[q] = known[0], int(known[1] - known[0]) + 2
+            need.remove(q)
     if need:
         r = ctx.node.runtime.run("munging.key_range", fv.anchor.key, columns=[],
                                  params={"keys": [params["keys"][q] for q in need], "starts": params["starts"]},
@@ -252,6 +401,7 @@ def _code_plan(ctx, fv: FrameVal, kidx: list[int], params: dict) -> dict | None:
                 return None
             if lo > hi:  # no present value
                 lo = hi = 0.0
+            _remember_range(ctx, fv.anchor, params["keys"][q], lo, hi)
             los[q] = lo
             radix[q] = int(hi - lo) + 2
     span = 1
@@ -270,13 +420,50 @@ def _decode_codes(codes: np.ndarray, los: list, radix: list) -> np.ndarray:
     return keys
 
 
+def _key_columns(ctx, fv: FrameVal, kidx: list[int], codes: np.ndarray, los: list, radix: list) -> list:
+    """The key columns of the result, decoded from the ascending int64 codes straight into their
+    column types (enum codes, ints with a missing mask; real keys through float64), in the pool."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    ng = len(codes)
+    cols, jobs = [], []
+    for q, i in enumerate(kidx):
+        h = fv.cols[i][0]
+        t = h.type.value
+        na = np.empty(ng, np.bool_)
+        if t == "enum":
+            vals, miss = np.empty(ng, np.int32), -1
+        elif t in _INTISH:
+            vals, miss = np.empty(ng, np.int64), 0
+        else:  # an integral real key: its values as float64, NaN missing
+            vals, miss = np.empty(ng, np.int64), 0
+        jobs.append((int(radix[q]), int(los[q]), miss, vals, na))
+        cols.append((h, t, vals, na))
+
+    def run(lo, hi):
+        rest = codes[lo:hi].copy()
+        for rad, lo_q, miss, vals, na in reversed(jobs):  # the last key is the least significant
+            K.decode_key_column(rest, rad, lo_q, miss, vals[lo:hi], na[lo:hi])
+
+    _in_pool(ctx, ng, ng * len(jobs), run)
+    out = []
+    for h, t, vals, na in cols:
+        if t == "enum":
+            out.append(ColumnData(h, vals))
+        elif t in _INTISH:
+            out.append(ColumnData(h, vals, na))
+        else:
+            out.append(_from_float(h, np.where(na, np.nan, vals.astype(np.float64))))
+    return out
+
+
 def _run_codes(ctx, fv: FrameVal, params: dict, plan: dict) -> dict:
-    """The merged result of ``munging.group_by_codes`` in the dict form ``group_frame`` reads."""
+    """The merged result of ``munging.group_by_codes`` in the dict form ``group_frame`` reads (with
+    the key columns already built, under ``key_cols``)."""
     p = dict(params, **plan)
     r = ctx.node.runtime.run("munging.group_by_codes", fv.anchor.key, columns=[], params=p, job=ctx.job)
-    codes, ist, fst = r["codes"], r["ist"][:, :-1], r["fst"][:, :-1]  # drop the empty group
-    out = {"keys": _decode_codes(codes, plan["los"], plan["radix"]), "rows": ist[0]}
     lay = np.asarray(plan["lay"], np.int64).reshape(-1, 5)
+    codes, ist, fst = _merge_parts(ctx, r, int(plan["span"]), lay)
+    out = {"keys": np.empty((len(plan["radix"]), len(codes))), "rows": ist[0], "codes": codes}
     for j in range(len(params["values"])):
         out[f"n.{j}"], out[f"nas.{j}"] = ist[1 + 2 * j], ist[2 + 2 * j]
         for s, name in enumerate(("sum", "mean", "m2", "min", "max")):
@@ -401,8 +588,10 @@ def group_frame(ctx, fv: FrameVal, by: list, aggs) -> FrameVal:
     plan = _code_plan(ctx, fv, kidx, params) if fv.anchor.nchunks else None
     if plan is not None:
         plan["lay"] = lay
+    key_cols = None
     if plan is not None:
         r = _run_codes(ctx, fv, params, plan)  # already in key order
+        key_cols = _key_columns(ctx, fv, kidx, r["codes"], plan["los"], plan["radix"])
     elif fv.anchor.nchunks:
         r = _sorted_result(ctx.node.runtime.run("munging.group_by", fv.anchor.key, columns=[], params=params,
                                                 job=ctx.job))
@@ -410,10 +599,10 @@ def group_frame(ctx, fv: FrameVal, by: list, aggs) -> FrameVal:
         r = {"keys": np.zeros((nk, 0)), "rows": np.zeros(0, np.int64)}
     keys = r["keys"]
     ng = keys.shape[1]
-    out = []
-    for q, i in enumerate(kidx):
-        kv = keys[q].copy()
-        out.append(_from_float(fv.cols[i][0], kv))
+    if key_cols is not None:
+        out = key_cols
+    else:
+        out = [_from_float(fv.cols[i][0], keys[q].copy()) for q, i in enumerate(kidx)]
     names = [fv.cols[i][0].name for i in kidx]
     for agg, c, na in specs:
         if agg == "nrow":

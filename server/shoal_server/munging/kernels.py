@@ -12,7 +12,8 @@ import numpy as np
 __all__ = ["compare_values", "kleene_and", "kleene_or", "ifelse_values", "strings_equal_literal",
            "strings_equal", "take_strings", "signif_values", "cumulate", "CMP_CODES", "CUM_CODES", "warm_up",
            "group_rows", "group_moments", "group_order_stats", "group_sort_values", "key_range", "composite_keys",
-           "dense_groups", "group_stats", "merge_group_stats", "join_pairs",
+           "dense_groups", "group_stats", "join_pairs", "kway_merge_groups", "dense_scatter", "dense_merge",
+           "decode_key_column",
            "bin_counts", "bin_members", "decode_keys"]
 
 _JIT = dict(nogil=True, cache=True)
@@ -231,13 +232,22 @@ def warm_up() -> None:
     g2 = np.empty(3, np.int64)
     u = dense_groups(codes, 9, g2)
     lay = np.array([[0, 1, 2, 3, 4]], np.int64)
-    ist = np.empty((3, len(u) + 1), np.int64)
-    fst = np.empty((5, len(u) + 1), np.float64)
+    ist = np.empty((3, len(u)), np.int64)
+    fst = np.empty((5, len(u)), np.float64)
     group_stats(g2, len(u), a.reshape(1, -1), lay, ist, fst)
-    set_empty_group(ist, fst, lay)
-    merge_group_stats(u, ist, fst, u, ist, fst, lay, 9)
-    merge_group_stats(u, ist, fst, u, ist, fst, lay, 1 << 40)
+    allc = np.concatenate([u, u])
+    kway_merge_groups(allc, np.array([0, len(u)], np.int64), np.array([len(u), 2 * len(u)], np.int64),
+                      np.arange(2, dtype=np.int64), np.concatenate([ist, ist], axis=1),
+                      np.concatenate([fst, fst], axis=1), lay, np.empty(len(allc), np.int64),
+                      np.empty((3, len(allc)), np.int64), np.empty((5, len(allc))))
+    wi, wf = np.zeros((3, 9), np.int64), np.zeros((5, 9))
+    vi, vf = np.zeros((3, 9), np.int64), np.zeros((5, 9))
+    dense_scatter(u, 0, len(u), ist, fst, 0, 9, wi, wf)
+    dense_scatter(u, 0, len(u), ist, fst, 0, 9, vi, vf)
+    dense_merge(wi, wf, vi, vf, lay, 0, 9)
     decode_keys(u, np.zeros(2), np.array([3, 3], np.int64), np.empty((2, len(u))))
+    for out_k, miss in ((np.empty(len(u), np.int64), 0), (np.empty(len(u), np.int32), -1)):
+        decode_key_column(u.copy(), 3, 0, miss, out_k, np.empty(len(u), np.bool_))
     join_pairs(np.array([0, -1, 1], np.int64), np.array([1, 0, -1], np.int64), 2, True, True)
     cnt = np.zeros(4, np.int64)
     bin_counts(a, 0.0, 1.0, -np.inf, np.inf, 4, cnt)
@@ -492,71 +502,301 @@ def dense_groups(codes, span, gid):
 def group_stats(gid, ng, xs, lay, ist, fst):
     """Per-group row count and, per value column j, (n, missing) in ``ist[1+2j], ist[2+2j]`` and the
     float statistics that ``lay[j]`` asks for: ``lay[j, s]`` is the row of ``fst`` that holds
-    statistic s of (sum, mean, M2, min, max) (see ``group_moments``), or -1 when not kept.
+    statistic s of (sum, mean, M2, min, max) (as ``group_moments``), or -1 when not kept. Only the
+    asked-for statistics are computed: min/max only with ``lay[j, 3] >= 0``, the second pass over
+    the rows (mean, M2) only with ``lay[j, 2] >= 0``.
 
     IN gid int64[n], xs float64[nv, n], lay int64[nv, 5]; OUT ist int64[1+2nv, >=ng],
     fst float64[nf, >=ng] (columns ng.. untouched).
     """
+    nrows = gid.shape[0]
     for g in range(ng):
         ist[0, g] = 0
-    for i in range(gid.shape[0]):
+    for i in range(nrows):
         ist[0, gid[i]] += 1
-    tmp = np.empty((5, ng), np.float64)
     for j in range(xs.shape[0]):
-        group_moments(gid, ng, xs[j], ist[1 + 2 * j], ist[2 + 2 * j], tmp[0], tmp[1], tmp[2], tmp[3], tmp[4])
-        for st in range(5):
-            r = lay[j, st]
-            if r >= 0:
-                for g in range(ng):
-                    fst[r, g] = tmp[st, g]
+        x = xs[j]
+        n = ist[1 + 2 * j]
+        nas = ist[2 + 2 * j]
+        s = fst[lay[j, 0]]
+        for g in range(ng):
+            n[g] = 0
+            nas[g] = 0
+            s[g] = 0.0
+        rmin = lay[j, 3]
+        rmax = lay[j, 4]
+        if rmin >= 0:
+            mn = fst[rmin]
+            mx = fst[rmax]
+            for g in range(ng):
+                mn[g] = np.inf
+                mx[g] = -np.inf
+            for i in range(nrows):
+                g = gid[i]
+                v = x[i]
+                if np.isnan(v):
+                    nas[g] += 1
+                    continue
+                n[g] += 1
+                s[g] += v
+                if v < mn[g]:
+                    mn[g] = v
+                if v > mx[g]:
+                    mx[g] = v
+        else:
+            for i in range(nrows):
+                g = gid[i]
+                v = x[i]
+                if np.isnan(v):
+                    nas[g] += 1
+                    continue
+                n[g] += 1
+                s[g] += v
+        rm2 = lay[j, 2]
+        if rm2 >= 0:
+            mean = fst[lay[j, 1]]
+            m2 = fst[rm2]
+            for g in range(ng):
+                mean[g] = s[g] / n[g] if n[g] > 0 else 0.0
+                m2[g] = 0.0
+            for i in range(nrows):
+                v = x[i]
+                if not np.isnan(v):
+                    d = v - mean[gid[i]]
+                    m2[gid[i]] += d * d
     return 0
 
 
 @nb.njit(**_JIT)
-def _merge_plan(ka, kb):
-    """Union of two ascending distinct int64 key arrays: (keys, pa, pb), where ``pa[g]``/``pb[g]`` is
-    the position of key g in ``ka``/``kb``, or ``len(ka)``/``len(kb)`` (the empty group) when absent."""
-    na = ka.shape[0]
-    nb_ = kb.shape[0]
-    keys = np.empty(na + nb_, np.int64)
-    pa = np.empty(na + nb_, np.int64)
-    pb = np.empty(na + nb_, np.int64)
-    p = 0
-    q = 0
-    g = 0
-    while p < na and q < nb_:
-        a = ka[p]
-        b = kb[q]
-        if a < b:
-            keys[g] = a
-            pa[g] = p
-            pb[g] = nb_
-            p += 1
-        elif b < a:
-            keys[g] = b
-            pa[g] = na
-            pb[g] = q
-            q += 1
+def _stats_merge(si, sf, a, b, lay):
+    """Merge stack item b (si int64[depth, ri], sf float64[depth, rf]) into item a (the lower chunk
+    indices): counts and sums add, (mean, M2) by Chan's formula, min/max combine."""
+    si[a, 0] += si[b, 0]
+    for j in range(lay.shape[0]):
+        rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
+        n_a = si[a, 1 + 2 * j]
+        n_b = si[b, 1 + 2 * j]
+        n = n_a + n_b
+        si[a, 1 + 2 * j] = n
+        si[a, 2 + 2 * j] += si[b, 2 + 2 * j]
+        sf[a, rs] += sf[b, rs]
+        if rm2 >= 0:
+            if n > 0:
+                mean_a = sf[a, rmean]
+                delta = sf[b, rmean] - mean_a
+                frac = n_b / n
+                sf[a, rmean] = mean_a + delta * frac
+                sf[a, rm2] = sf[a, rm2] + sf[b, rm2] + delta * delta * n_a * frac
+            else:
+                sf[a, rmean] = 0.0
+                sf[a, rm2] = 0.0
+        if rmin >= 0:
+            sf[a, rmin] = min(sf[a, rmin], sf[b, rmin])
+            sf[a, rmax] = max(sf[a, rmax], sf[b, rmax])
+
+
+@nb.njit(**_JIT)
+def _level(c, d):
+    """Level of the fixed tree where chunks c and d meet: ``bit_length(c ^ d)``."""
+    x = c ^ d
+    level = 0
+    while x:
+        x >>= 1
+        level += 1
+    return level
+
+
+@nb.njit(**_JIT)
+def dense_scatter(codes, k0, k1, ist, fst, lo, hi, wi, wf):
+    """Chunk statistics into dense per-code arrays: groups ``lo <= code < hi`` of the dense buffer
+    (wi int64[ri, span], wf float64[rf, span]) become the identity (no rows), then entries k0..k1 of
+    the chunk (codes int64[m] ascending, ist int64[ri, m], fst float64[rf, m]) are written at their
+    codes."""
+    for g in range(lo, hi):
+        wi[0, g] = 0
+    for k in range(k0, k1):
+        g = codes[k]
+        for r in range(ist.shape[0]):
+            wi[r, g] = ist[r, k]
+        for r in range(fst.shape[0]):
+            wf[r, g] = fst[r, k]
+    return 0
+
+
+@nb.njit(**_JIT)
+def dense_merge(ai, af, bi, bf, lay, lo, hi):
+    """Dense buffers a (lower chunk indices) and b merged into b, for codes lo..hi-1 (see
+    ``dense_scatter``). A code without rows on one side is the identity: the other side's
+    statistics are kept as they are, so the result is the fixed tree pruned to the chunks that hold
+    the group (the same bits as ``kway_merge_groups``)."""
+    for g in range(lo, hi):
+        if ai[0, g] == 0:
+            continue
+        if bi[0, g] == 0:
+            for r in range(ai.shape[0]):
+                bi[r, g] = ai[r, g]
+            for r in range(af.shape[0]):
+                bf[r, g] = af[r, g]
+            continue
+        bi[0, g] += ai[0, g]
+        for j in range(lay.shape[0]):
+            rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
+            n_a = ai[1 + 2 * j, g]
+            n_b = bi[1 + 2 * j, g]
+            n = n_a + n_b
+            bi[1 + 2 * j, g] = n
+            bi[2 + 2 * j, g] += ai[2 + 2 * j, g]
+            bf[rs, g] = af[rs, g] + bf[rs, g]
+            if rm2 >= 0:
+                if n > 0:
+                    mean_a = af[rmean, g]
+                    delta = bf[rmean, g] - mean_a
+                    frac = n_b / n
+                    bf[rmean, g] = mean_a + delta * frac
+                    bf[rm2, g] = af[rm2, g] + bf[rm2, g] + delta * delta * n_a * frac
+                else:
+                    bf[rmean, g] = 0.0
+                    bf[rm2, g] = 0.0
+            if rmin >= 0:
+                bf[rmin, g] = min(af[rmin, g], bf[rmin, g])
+                bf[rmax, g] = max(af[rmax, g], bf[rmax, g])
+    return 0
+
+
+@nb.njit(**_JIT)
+def _sift_down(heap, size, i, head):
+    """Restore the heap below ``i``: parts ordered by their head code ``head[p]``, then by part
+    (= chunk) index."""
+    x = heap[i]
+    hx = head[x]
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        m = left
+        hm = head[heap[left]]
+        right = left + 1
+        if right < size:
+            hr = head[heap[right]]
+            if hr < hm or (hr == hm and heap[right] < heap[left]):
+                m = right
+                hm = hr
+        if hm < hx or (hm == hx and heap[m] < x):
+            heap[i] = heap[m]
+            i = m
         else:
-            keys[g] = a
-            pa[g] = p
-            pb[g] = q
-            p += 1
-            q += 1
-        g += 1
-    while p < na:
-        keys[g] = ka[p]
-        pa[g] = p
-        pb[g] = nb_
-        p += 1
-        g += 1
-    while q < nb_:
-        keys[g] = kb[q]
-        pa[g] = na
-        pb[g] = q
-        q += 1
-        g += 1
-    return keys[:g], pa[:g], pb[:g]
+            break
+    heap[i] = x
+
+
+@nb.njit(**_JIT)
+def kway_merge_groups(codes, starts, ends, cis, ist, fst, lay, out_codes, out_ist, out_fst):
+    """Per group, its per-chunk statistics merged in the runtime's fixed reduction tree.
+
+    The parts' ascending code runs are merged k-way (a heap of the run heads, ties broken by chunk
+    order; every run is read forward, once), so each group's entries arrive together, in chunk
+    order. The fixed tree over chunk indices (``tasks.reduce``: the left part of every split is an
+    aligned power-of-two block) is the perfect binary tree over ``0..2**k-1``; a chunk where a group
+    is absent is the identity, so a group's result is that tree pruned to the chunks that hold it:
+    two neighbouring chunks c < d meet at level ``bit_length(c ^ d)``, and a stack that merges its
+    top pair while that pair's level is below the next one's reproduces the tree (levels on the
+    stack strictly decrease, so it is at most 64 deep). The answer depends only on the chunk
+    indices, never on which node mapped a chunk.
+
+    IN codes int64[E], ist int64[ri, E], fst float64[rf, E] (all parts' entries, concatenated),
+    starts/ends int64[p] (the entries of part k to merge: ``starts[k]:ends[k]``, ascending codes),
+    cis int64[p] (each part's chunk index, ascending), lay int64[nv, 5]; OUT out_codes int64[>= ng],
+    out_ist int64[ri, >= ng], out_fst float64[rf, >= ng]. Returns ng.
+    """
+    p_n = starts.shape[0]
+    ri = ist.shape[0]
+    rf = fst.shape[0]
+    pos = starts.copy()
+    head = np.zeros(p_n, np.int64)  # each part's current code (kept here: the heap reads no runs)
+    heap = np.empty(p_n, np.int64)
+    size = 0
+    for k in range(p_n):
+        if pos[k] < ends[k]:
+            head[k] = codes[pos[k]]
+            heap[size] = k
+            size += 1
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, size, i, head)
+    si = np.empty((66, ri), np.int64)
+    sf = np.empty((66, rf), np.float64)
+    lvl = np.empty(66, np.int64)
+    ng = 0
+    s = 0
+    cur = np.int64(0)
+    prev = np.int64(0)
+    while size > 0:
+        k = heap[0]
+        e = pos[k]
+        code = head[k]
+        c = cis[k]
+        if s > 0 and code != cur:  # the previous group is complete
+            while s >= 2:
+                _stats_merge(si, sf, s - 2, s - 1, lay)
+                s -= 1
+            out_codes[ng] = cur
+            for r in range(ri):
+                out_ist[r, ng] = si[0, r]
+            for r in range(rf):
+                out_fst[r, ng] = sf[0, r]
+            ng += 1
+            s = 0
+        if s > 0:
+            level = _level(prev, c)
+            while s >= 2 and lvl[s - 1] < level:
+                _stats_merge(si, sf, s - 2, s - 1, lay)
+                s -= 1
+            lvl[s] = level
+        for r in range(ri):
+            si[s, r] = ist[r, e]
+        for r in range(rf):
+            sf[s, r] = fst[r, e]
+        s += 1
+        prev = c
+        cur = code
+        pos[k] = e + 1
+        if pos[k] >= ends[k]:
+            size -= 1
+            heap[0] = heap[size]
+        else:
+            head[k] = codes[e + 1]
+        if size > 0:
+            _sift_down(heap, size, 0, head)
+    if s > 0:
+        while s >= 2:
+            _stats_merge(si, sf, s - 2, s - 1, lay)
+            s -= 1
+        out_codes[ng] = cur
+        for r in range(ri):
+            out_ist[r, ng] = si[0, r]
+        for r in range(rf):
+            out_fst[r, ng] = sf[0, r]
+        ng += 1
+    return ng
+
+
+@nb.njit(**_JIT)
+def decode_key_column(rest, radix, lo, miss, out, na):
+    """The last key of int64 codes (see ``composite_keys``), then drop it: ``c = rest % radix``,
+    missing where ``c == radix - 1``; ``rest //= radix`` in place, so calling this for the keys from
+    the last to the first decodes them all with one division each. IN/OUT rest int64[ng];
+    IN radix/lo/miss int64; OUT out int[ng] (``lo + c``, or ``miss`` where missing), na bool[ng]."""
+    for g in range(rest.shape[0]):
+        r = rest[g]
+        q = r // radix
+        c = r - q * radix
+        rest[g] = q
+        if c == radix - 1:
+            out[g] = miss
+            na[g] = True
+        else:
+            out[g] = lo + c
+            na[g] = False
+    return 0
 
 
 @nb.njit(**_JIT)
@@ -570,82 +810,6 @@ def decode_keys(codes, los, radix, out):
             c = rest % radix[q]
             rest = rest // radix[q]
             out[q, g] = np.nan if c == radix[q] - 1 else c + los[q] + 0.0
-    return 0
-
-
-def set_empty_group(ist: np.ndarray, fst: np.ndarray, lay: np.ndarray, g: int = -1) -> None:
-    """Make column ``g`` of a partial's statistics an empty group (no rows; min +inf, max -inf)."""
-    ist[:, g] = 0
-    fst[:, g] = 0.0
-    for row in lay[:, 3]:
-        if row >= 0:
-            fst[row, g] = np.inf
-    for row in lay[:, 4]:
-        if row >= 0:
-            fst[row, g] = -np.inf
-
-
-def merge_group_stats(ka, ia, fa, kb, ib, fb, lay, span: int):
-    """Union of two partials keyed by ascending distinct int64 codes in [0, span) (see ``group_stats``).
-
-    Each partial's statistics have one column per key plus a trailing empty group; so has the
-    result. Counts and sums add, min/max combine, (mean, M2) merge with Chan's formula; a key on one
-    side only meets the other side's empty group, which leaves its statistics unchanged. The union
-    is found by direct addressing when ``span`` is at most a few times the key count, else by a
-    merge of the sorted keys. Returns (keys int64[ng], ist, fst).
-    """
-    na, nb_ = len(ka), len(kb)
-    if span <= 8 * (na + nb_) + 4096:
-        mark = np.zeros(span, np.bool_)
-        mark[ka] = True
-        mark[kb] = True
-        keys = np.flatnonzero(mark).astype(np.int64)
-        at = np.empty(span, np.int64)
-        at[keys] = np.arange(len(keys), dtype=np.int64)
-        pa = np.full(len(keys), na, np.int64)
-        pa[at[ka]] = np.arange(na, dtype=np.int64)
-        pb = np.full(len(keys), nb_, np.int64)
-        pb[at[kb]] = np.arange(nb_, dtype=np.int64)
-    else:
-        keys, pa, pb = _merge_plan(ka, kb)
-    ist = np.empty((ia.shape[0], len(keys) + 1), np.int64)
-    fst = np.empty((fa.shape[0], len(keys) + 1), np.float64)
-    _merge_stats(pa, pb, ia, fa, ib, fb, lay, ist, fst)
-    set_empty_group(ist, fst, lay)
-    return keys, ist, fst
-
-
-@nb.njit(**_JIT)
-def _merge_stats(pa, pb, ia, fa, ib, fb, lay, ist, fst):
-    """IN pa, pb int64[ng] (each group's column in side a / b; the last column is an empty group),
-    lay (see ``group_stats``); OUT ist, fst: the merged statistics (see ``merge_group_stats``)."""
-    ng = pa.shape[0]
-    for g in range(ng):
-        ist[0, g] = ia[0, pa[g]] + ib[0, pb[g]]
-    for j in range(lay.shape[0]):
-        rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
-        for g in range(ng):
-            p = pa[g]
-            q = pb[g]
-            n_a = ia[1 + 2 * j, p]
-            n_b = ib[1 + 2 * j, q]
-            n = n_a + n_b
-            ist[1 + 2 * j, g] = n
-            ist[2 + 2 * j, g] = ia[2 + 2 * j, p] + ib[2 + 2 * j, q]
-            fst[rs, g] = fa[rs, p] + fb[rs, q]
-            if rm2 >= 0:
-                if n > 0:
-                    mean_a = fa[rmean, p]
-                    delta = fb[rmean, q] - mean_a
-                    frac = n_b / n
-                    fst[rmean, g] = mean_a + delta * frac
-                    fst[rm2, g] = fa[rm2, p] + fb[rm2, q] + delta * delta * n_a * frac
-                else:
-                    fst[rmean, g] = 0.0
-                    fst[rm2, g] = 0.0
-            if rmin >= 0:
-                fst[rmin, g] = min(fa[rmin, p], fb[rmin, q])
-                fst[rmax, g] = max(fa[rmax, p], fb[rmax, q])
     return 0
 
 
