@@ -83,7 +83,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> NodeConfig:
 #: How long start-up waits for the kernels before it announces "ready" (they keep compiling after).
 _WARM_WAIT_SECONDS = 15.0
 _WARM_MODULES = (("shoal_server.store", "warm"), ("shoal_server.parser.parse", "warm"),
-                 ("shoal_server.munging.kernels", "warm_up"), ("shoal_server.metrics", "warm"),
+                 ("shoal_server.munging.kernels", "warm_up"), ("shoal_server.munging.join", "warm_up"),
+                 ("shoal_server.metrics", "warm"),
                  ("shoal_server.algos", "warm"))
 
 
