@@ -96,58 +96,9 @@ def segment_sums(a, starts, out):
 
 # ------------------------------------------------------------------------------------------ merge
 @nb.njit(nogil=True, cache=True)
-def _cmp2(A, i, B, j):
-    for k in range(A.shape[1]):
-        if A[i, k] < B[j, k]:
-            return -1
-        if A[i, k] > B[j, k]:
-            return 1
-    return 0
-
-
-@nb.njit(nogil=True, cache=True)
 def _merge_into(A, ca, a0, a1, b0, b1, out, out_c, u):
     """Merge canonical runs ``A[a0:a1]`` and ``A[b0:b1]`` into ``out`` from row ``u``; returns the end."""
-    m = A.shape[1]
-    i = a0
-    j = b0
-    while i < a1 and j < b1:
-        s = 0
-        for k in range(m):
-            x = A[i, k]
-            z = A[j, k]
-            if x < z:
-                s = -1
-                break
-            if x > z:
-                s = 1
-                break
-        if s <= 0:
-            for k in range(m):
-                out[u, k] = A[i, k]
-            out_c[u] = ca[i] + (ca[j] if s == 0 else 0)
-            i += 1
-            if s == 0:
-                j += 1
-        else:
-            for k in range(m):
-                out[u, k] = A[j, k]
-            out_c[u] = ca[j]
-            j += 1
-        u += 1
-    while i < a1:
-        for k in range(m):
-            out[u, k] = A[i, k]
-        out_c[u] = ca[i]
-        i += 1
-        u += 1
-    while j < b1:
-        for k in range(m):
-            out[u, k] = A[j, k]
-        out_c[u] = ca[j]
-        j += 1
-        u += 1
-    return u
+    return merge_two(A[a0:a1], ca[a0:a1], A[b0:b1], ca[b0:b1], out, out_c, u)
 
 
 @nb.njit(nogil=True, cache=True)
