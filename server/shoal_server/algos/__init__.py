@@ -41,6 +41,12 @@ def warm() -> None:
                             G3, np.zeros(3), np.zeros(3), np.zeros(6), np.zeros(1))
     kernels.predict_eta_split(C, X, 1, np.zeros(3), np.zeros(1), np.zeros(1))
     kernels.cholesky_collinear_solve(np.eye(2), 1e-10, np.ones(2, dtype=np.bool_), np.zeros(2), np.zeros(2))
+    # the binomial/logit pass and the cached chunks' row order, for each level-code width the cache uses
+    for dt in (np.int8, np.int16, np.int32):
+        Ck = np.full((1, 2), -1, dtype=dt)
+        kernels.irls_pass_logit(Ck, X, 1, np.zeros(3), np.zeros(1), np.ones(1), np.zeros(1), True, np.zeros((3, 3)),
+                                np.zeros(3), np.zeros(3), np.zeros(6))
+        kernels.level_order(Ck, 0, 1, 3, np.zeros(1, np.int64))
 
     from .tree import warm as warm_trees
 

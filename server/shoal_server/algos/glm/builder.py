@@ -19,6 +19,7 @@ from . import kernels
 from .model import normalized_coefficients, raw_coefficients, transform_matrix
 from .params import DEFAULT_LINK, GLM_PARAMS, glm_checks
 from .solver import Problem, irlsm, lbfgs, p_values
+from .tasks import drop_inputs, new_session_id
 
 __all__ = ["train_glm"]
 
@@ -112,6 +113,20 @@ def _bounds(p: dict, spec: DesignSpec, problems: Problems) -> tuple[np.ndarray, 
 
 def train_glm(node, params: dict, job=None, model_key: str | None = None) -> Model:
     """Train a GLM; returns the model (the caller registers it)."""
+    cache = {"session": new_session_id(), "members": None}
+    try:
+        return _train_glm(node, params, job, model_key, cache)
+    finally:
+        _drop_cache(node, cache)    # on failure or cancel too (normally already dropped before the metrics)
+
+
+def _drop_cache(node, cache: dict) -> None:
+    if cache["members"] is not None:
+        members, cache["members"] = cache["members"], None
+        drop_inputs(node, cache["session"], members)
+
+
+def _train_glm(node, params: dict, job, model_key: str | None, cache: dict) -> Model:
     t0 = time.time()
     p = validate("glm", GLM_PARAMS, params, [glm_checks])
     problems = Problems("glm")
@@ -175,7 +190,9 @@ def train_glm(node, params: dict, job=None, model_key: str | None = None) -> Mod
         link, lp = "tweedie", 0.0
     base = {"spec": spec.to_dict(), "binding": binding, "fam": kernels.FAMILIES.get(family, 1),
             "link": kernels.LINKS.get(link, 1), "vp": vp, "lp": lp, "theta": float(p["theta"]), "folds": folds,
-            "starts": [int(s) for s in header.starts], "nclasses": 1}
+            "starts": [int(s) for s in header.starts], "nclasses": 1,
+            "session": cache["session"]}    # the training frame's decoded chunks stay cached until the fits end
+    cache["members"] = list(header.members or ())
     obj_eps = p["objective_epsilon"]
     max_it = p["max_iterations"] if p["max_iterations"] > 0 else (
         500 if solver == "L_BFGS" else 300 if family == "multinomial" else 50)
@@ -217,7 +234,8 @@ def train_glm(node, params: dict, job=None, model_key: str | None = None) -> Mod
     if valid_header is not None:
         vbind = bind(spec, valid_header, need_response=True)
         valid_frame = (valid_header.key, bound_columns(vbind), {"binding": vbind, "folds": None, "fold_mode": None,
-                                                                 "starts": [int(s) for s in valid_header.starts]})
+                                                                 "starts": [int(s) for s in valid_header.starts],
+                                                                 "session": None})
 
     # ---------------------------------------------------------------- the fit (path or one lambda)
     if p["lambda_search"]:
@@ -250,6 +268,7 @@ def train_glm(node, params: dict, job=None, model_key: str | None = None) -> Mod
         if p["lambda_search"] and valid_frame is None:
             best = int(np.argmin(cv_dev[:len(path)]))
         cv_fits = [f[min(best, len(f) - 1)] for f in cv_fits]
+    _drop_cache(node, cache)
     chosen = path[best]
     fit = chosen["fit"]
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["FAMILIES", "LINKS", "irls_pass", "irls_pass_split", "predict_eta_split", "multinomial_newton_pass",
-           "predict_eta", "cd_solve",
+__all__ = ["FAMILIES", "LINKS", "irls_pass", "irls_pass_split", "irls_pass_logit", "level_order", "predict_eta_split",
+           "multinomial_newton_pass", "predict_eta", "cd_solve",
            "cholesky_collinear", "cholesky_collinear_solve", "link_inverse_array"]
 
 FAMILIES = {"gaussian": 0, "binomial": 1, "quasibinomial": 2, "poisson": 3, "gamma": 4, "tweedie": 5,
@@ -289,6 +289,146 @@ def irls_pass_split(C, D, d0, beta, y, w, off, fam, link, vp, lp, theta, want_gr
         stats[3] += 1.0
         stats[5] += wi * loglik(fam, theta, yi, mu)
     return status
+
+
+@njit(cache=True, nogil=True)
+def irls_pass_logit(C, D, d0, beta, y, w, off, want_gram, G, q, grad, stats):
+    """:func:`irls_pass_split` for the binomial family with the logit link, specialised.
+
+    The same inputs and sums (no ``ww_out``; ``C`` may be any integer type). Per row one ``exp``
+    (the inverse link) and, for a 0/1 response, one ``log``: the row's log likelihood ``l`` gives
+    its deviance ``-2 l`` (a fractional response takes the general two-log formula). With the
+    canonical link ``dmu/deta`` equals the variance, so the working weight is ``w d`` and the score
+    ``w (y - mu)``. The Gram's categorical entries are exactly 1: their updates add the row's
+    ``w d x_b`` with no multiplication and no zero test, and the intercept's row over the
+    categorical columns (``G[0, 1..d0]``) is copied from the diagonal, which sums the same terms;
+    so on entry that part of ``G`` must equal its diagonal (as zeros do). The fitted values and
+    sums agree with :func:`irls_pass_split` to rounding (not bitwise).
+    """
+    n = D.shape[0]
+    k = C.shape[1]
+    m = D.shape[1]
+    idx = np.empty(1 + k + m, dtype=np.int64)
+    val = np.empty(1 + k + m)
+    wx = np.empty(1 + k + m)
+    sw = 0.0
+    sdev = 0.0
+    spear = 0.0
+    srows = 0.0
+    sll = 0.0
+    for i in range(n):
+        wi = w[i]
+        if not (wi > 0.0):
+            continue
+        oi = off[i]
+        eta = beta[0] + oi
+        na = 1
+        idx[0] = 0
+        for c in range(k):
+            col = C[i, c]
+            if col >= 0:
+                eta += beta[col + 1]
+                idx[na] = col + 1
+                na += 1
+        nc = na                 # entries 0 .. nc-1 have the value 1 (intercept, categoricals)
+        for t in range(m):
+            x = D[i, t]
+            eta += x * beta[d0 + t + 1]
+            idx[na] = d0 + t + 1
+            val[na] = x
+            na += 1
+        if eta >= 0:
+            mu = 1.0 / (1.0 + math.exp(-eta))
+        else:
+            e = math.exp(eta)
+            mu = e / (1.0 + e)
+        mu = min(max(mu, 1e-15), 1.0 - 1e-15)
+        d = max(mu * (1.0 - mu), _EPS)
+        yi = y[i]
+        r = yi - mu
+        ww = wi * d
+        z = eta - oi + r / d
+        s = wi * r
+        wz = ww * z
+        for a in range(nc):
+            ia = idx[a]
+            q[ia] += wz
+            grad[ia] += s
+        for a in range(nc, na):
+            ia = idx[a]
+            xa = val[a]
+            q[ia] += wz * xa
+            grad[ia] += s * xa
+        if want_gram:
+            for b in range(nc, na):
+                wx[b] = ww * val[b]
+            G[0, 0] += ww           # the intercept's row: its categorical entries are set at the end
+            for b in range(nc, na):
+                G[0, idx[b]] += wx[b]
+            for a in range(1, nc):
+                ia = idx[a]
+                for b in range(a, nc):
+                    G[ia, idx[b]] += ww
+                for b in range(nc, na):
+                    G[ia, idx[b]] += wx[b]
+            for a in range(nc, na):
+                ia = idx[a]
+                wxa = wx[a]
+                for b in range(a, na):
+                    G[ia, idx[b]] += wxa * val[b]
+        if yi == 1.0:
+            ll = math.log(mu)
+            dev = -2.0 * ll
+        elif yi == 0.0:
+            ll = math.log(1.0 - mu)
+            dev = -2.0 * ll
+        else:
+            ll = loglik(1, 0.0, yi, mu)
+            dev = unit_deviance(1, 0.0, 0.0, yi, mu)
+        sw += wi
+        sdev += wi * dev
+        spear += wi * r * r / d
+        srows += 1.0
+        sll += wi * ll
+    if want_gram:
+        # x_c = x_c^2 = 1 for a categorical column c: G[0, c] receives the very terms of G[c, c], in
+        # the same order (so the same bits); copied instead of summed twice
+        for c in range(1, d0 + 1):
+            G[0, c] = G[c, c]
+    stats[0] += sw
+    stats[1] += sdev
+    stats[2] += spear
+    stats[3] += srows
+    stats[5] += sll
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def level_order(C, first, second, ncol, out):
+    """OUT out int64[n]: the rows ordered by ``C[:, first]``, ties by ``C[:, second]``, ties by row
+    (two stable counting sorts). IN C int[n, k] design columns in -1 .. ncol-1."""
+    n = C.shape[0]
+    tmp = np.empty(n, dtype=np.int64)
+    cnt = np.zeros(ncol + 2, dtype=np.int64)
+    for i in range(n):
+        cnt[C[i, second] + 2] += 1
+    for v in range(1, ncol + 2):
+        cnt[v] += cnt[v - 1]
+    for i in range(n):
+        v = C[i, second] + 1
+        tmp[cnt[v]] = i
+        cnt[v] += 1
+    cnt[:] = 0
+    for i in range(n):
+        cnt[C[i, first] + 2] += 1
+    for v in range(1, ncol + 2):
+        cnt[v] += cnt[v - 1]
+    for t in range(n):
+        i = tmp[t]
+        v = C[i, first] + 1
+        out[cnt[v]] = i
+        cnt[v] += 1
+    return 0
 
 
 @njit(cache=True, nogil=True)

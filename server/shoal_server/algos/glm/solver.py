@@ -9,7 +9,9 @@ is ``LogisticRegression``'s with ``C = 1 / (lambda * n)`` (ridge part ``(1 - alp
 
 Each IRLS iteration is one map/reduce pass (``glm.gram``) that also returns the deviance at the
 current coefficients, so the last pass of a fit is always at the final coefficients (its Gram
-gives the p-values). A step that increases the objective is halved (up to 20 times).
+gives the p-values). A pass that is likely the last one runs without the Gram (then, if the fit goes
+on from it after all, once more with it). A step that increases the objective is halved (up to 20
+times).
 """
 from __future__ import annotations
 
@@ -199,14 +201,21 @@ def irlsm(prob: Problem, beta0: np.ndarray, lam: float, max_iterations: int | No
     beta = np.array(beta0, dtype=np.float64)
     max_it = max_iterations or prob.max_iterations
     prev_beta, prev_obj = None, math.inf
+    prev_rel = math.inf             # the relative objective change of the last accepted step
     halvings = 0
     done = False
     it = 0
     r = None
     while True:
-        # the pass at coefficients whose step already met beta_epsilon only confirms the objective
-        # (a halving, if it rose, makes the next pass a full one): its Gram is needed for p-values only
-        r = prob.run_pass(beta, want_gram=not done or prob.final_gram)
+        # The Gram of a pass is used only when the fit goes on from it (or for p-values). The pass at
+        # coefficients whose step already met beta_epsilon, or after the last iteration, only
+        # confirms the objective; near the optimum (Newton's steps converge quadratically: the next
+        # relative change is about the square of the last) the pass is likely the last one too. Those
+        # passes run without the Gram (their deviance and score are the same bits); a pass the fit
+        # goes on from after all is run again with it.
+        likely_last = (done or it >= max_it or
+                       (prob.objective_epsilon > 0 and prev_rel * prev_rel <= 10 * prob.objective_epsilon))
+        r = prob.run_pass(beta, want_gram=prob.final_gram or not likely_last)
         st = r["stats"]
         wsum = float(st[0])
         if wsum <= 0:
@@ -231,10 +240,14 @@ def irlsm(prob: Problem, beta0: np.ndarray, lam: float, max_iterations: int | No
                          and abs(prev_obj - obj) <= prob.objective_epsilon * max(abs(obj), 1e-300))
         if done or converged_obj or it >= max_it or prob.out_of_time():
             break
+        if "G" not in r:
+            r = prob.run_pass(beta, want_gram=True)
         G = r["G"] / wsum
         q = r["q"] / wsum
         new = solve_quadratic(prob, G, q, beta, lam)
         delta = float(np.max(np.abs(new - beta))) if new.size else 0.0
+        if math.isfinite(prev_obj):
+            prev_rel = abs(prev_obj - obj) / max(abs(obj), 1e-300)
         prev_beta, prev_obj = beta, obj
         beta = new
         it += 1
