@@ -341,8 +341,9 @@ class Runtime:
                   ctx: TaskContext | None = None) -> list[tuple[int, Any]]:
         """Run ``fn(idx)`` in the compute pool for each index; results as ``(idx, result)`` in index order.
 
-        Checks for cancellation while waiting; on the first failure, cancels what has not started
-        and re-raises.
+        Checks for cancellation while waiting; on the first failure, cancels what has not started,
+        waits for the maps already running (so none writes after the caller's clean-up, e.g. a
+        staging chunk after ``frames.discard``) and re-raises.
         """
         ctx = ctx or TaskContext(self.node)
         order = sorted(int(i) for i in indices)
@@ -361,6 +362,7 @@ class Runtime:
         except BaseException:
             for fut in pending:
                 fut.cancel()
+            cf.wait([f for f in pending if not f.cancelled()])
             raise
         return [(idx, results[idx]) for idx in order]
 

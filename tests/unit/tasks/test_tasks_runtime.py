@@ -144,3 +144,23 @@ def test_every_task_module_loads_and_registers_its_tasks():
     import importlib
     for module in registry.TASK_MODULES:
         importlib.import_module(module)
+
+
+def test_a_failing_map_waits_for_the_maps_already_running(node):
+    """On the first failure no map may still be running when the error reaches the caller (its
+    clean-up, e.g. dropping staging chunks, must not race a map that writes afterwards)."""
+    finished = []
+    started = threading.Event()
+
+    def fn(idx):
+        if idx == 0:
+            started.wait(5)
+            raise ValueError("map 0 fails")
+        started.set()
+        time.sleep(0.5)
+        finished.append(idx)
+        return idx
+
+    with pytest.raises(ValueError, match="map 0 fails"):
+        node.runtime.map_local(fn, [0, 1])
+    assert finished == [1]
