@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 
+import numba as nb
 import numpy as np
 
 from ..tasks import MRTask, register_task
@@ -225,8 +226,10 @@ class GroupByCodes(MRTask):
         return {k: list(a[k]) + list(b[k]) for k in a}
 
 
-#: At most this many bytes of dense per-code buffers for the binary-counter merge (else the k-way merge).
+#: At most this many bytes of dense per-code result buffers for the binary-counter merge (else the k-way merge).
 _STREAM_BYTES = 256 << 20
+#: About this many bytes of block buffers per thread in the binary-counter merge (``kernels.dense_tree_merge``).
+_BLOCK_BYTES = 512 << 10
 #: Below this many entries the merges run inline, not in the compute pool.
 _POOL_MIN = 200_000
 
@@ -237,12 +240,12 @@ def _merge_parts(ctx, r: dict, span: int, lay: np.ndarray) -> tuple[np.ndarray, 
     Each group's per-chunk statistics merge in the fixed tree over chunk indices (the tree
     ``tasks.reduce`` uses, pruned to the chunks that hold the group: ``kernels.kway_merge_groups``).
     Small code spans run the tree itself over dense per-code buffers, as a binary counter over the
-    chunks in index order (``kernels.dense_scatter`` / ``dense_merge``: sequential passes; a code
-    without rows on one side is the identity, which prunes the tree exactly as the sparse path
-    does); large spans merge the chunks' ascending code runs (``kernels.kway_merge_groups``: a heap
-    of the run heads, each run read once, forward) and merge each group's entries with a small
-    stack. Either way the code range is split over the compute pool's threads, and both paths give
-    the same bits.
+    chunks in index order, one cache-sized block of codes at a time (``kernels.dense_tree_merge``:
+    each chunk's entries are read once, the result written once; a code without rows on one side is
+    the identity, which prunes the tree exactly as the sparse path does); large spans merge the
+    chunks' ascending code runs (``kernels.kway_merge_groups``: a heap of the run heads, each run
+    read once, forward) and merge each group's entries with a small stack. Either way the code
+    range is split over the compute pool's threads, and both paths give the same bits.
     """
     cis = [int(c) for c in r["ci"]]
     parts = list(zip(cis, r["codes"], r["ist"], r["fst"]))
@@ -251,40 +254,19 @@ def _merge_parts(ctx, r: dict, span: int, lay: np.ndarray) -> tuple[np.ndarray, 
     sizes = np.array([len(p[1]) for p in parts], np.int64)
     e = int(sizes.sum())
     ri, rf = parts[0][2].shape[0], parts[0][3].shape[0]
-    levels = len(parts).bit_length() + 1  # binary-counter slots, plus the buffer being built
-    if (span <= 4 * e + 4096 and span * (levels + 1) * (ri + rf) * 8 <= _STREAM_BYTES
-            and cis == list(range(len(cis)))):
-        bufs = [(np.empty((ri, span), np.int64), np.empty((rf, span), np.float64)) for _ in range(levels + 1)]
-        parts = [(c, np.ascontiguousarray(k, dtype=np.int64), i, f) for c, k, i, f in parts]
-        result = []
+    if span <= 4 * e + 4096 and span * (ri + rf) * 8 <= _STREAM_BYTES and cis == list(range(len(cis))):
+        out_i, out_f = np.empty((ri, span), np.int64), np.empty((rf, span), np.float64)
+        nbuf = len(parts).bit_length() + 2
+        block = max(16, (_BLOCK_BYTES // 8) // max(1, (ri + rf) * nbuf))  # the block buffers stay in cache
+        lists = [nb.typed.List([np.ascontiguousarray(p[q], dtype=t) for p in parts])
+                 for q, t in ((1, np.int64), (2, np.int64), (3, np.float64))]  # no copy of the entries
 
-        def count(lo, hi):  # codes [lo, hi); every range does the same buffer moves on its own codes
-            free = list(range(len(bufs)))
-            slot: dict[int, int] = {}
-            for c, k, i, f in parts:
-                w = free.pop()
-                a, b = (int(x) for x in np.searchsorted(k, [lo, hi]))
-                K.dense_scatter(k, a, b, i, f, lo, hi, *bufs[w])
-                lvl = 0
-                while (c >> lvl) & 1:  # the binary counter of the fixed tree: aligned blocks
-                    left = slot.pop(lvl)
-                    K.dense_merge(*bufs[left], *bufs[w], lay, lo, hi)
-                    free.append(left)
-                    lvl += 1
-                slot[lvl] = w
-            acc = None
-            for lvl in sorted(slot):  # the unfinished blocks, from the smallest: a right fold
-                if acc is not None:
-                    K.dense_merge(*bufs[slot[lvl]], *bufs[acc], lay, lo, hi)
-                    free.append(slot[lvl])
-                else:
-                    acc = slot[lvl]
-            result.append(acc)
+        def count(lo, hi):  # codes [lo, hi): the fixed tree per code, a block of codes at a time
+            K.dense_tree_merge(*lists, lay, lo, hi, block, out_i, out_f)
 
         _in_pool(ctx, span, e, count)
-        acc_i, acc_f = bufs[result[0]]
-        codes = np.flatnonzero(acc_i[0]).astype(np.int64)
-        return codes, acc_i[:, codes], acc_f[:, codes]
+        codes = np.flatnonzero(out_i[0]).astype(np.int64)
+        return codes, out_i[:, codes], out_f[:, codes]
     allc = np.concatenate([np.asarray(p[1], np.int64) for p in parts])
     ist = np.concatenate([p[2] for p in parts], axis=1)
     fst = np.concatenate([p[3] for p in parts], axis=1)

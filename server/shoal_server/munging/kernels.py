@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["compare_values", "kleene_and", "kleene_or", "ifelse_values", "strings_equal_literal",
            "strings_equal", "take_strings", "signif_values", "cumulate", "CMP_CODES", "CUM_CODES", "warm_up",
            "group_rows", "group_moments", "group_order_stats", "group_sort_values", "key_range", "composite_keys",
-           "dense_groups", "group_stats", "join_pairs", "kway_merge_groups", "dense_scatter", "dense_merge",
+           "dense_groups", "group_stats", "join_pairs", "kway_merge_groups", "dense_tree_merge",
            "decode_key_column",
            "bin_counts", "bin_members", "decode_keys"]
 
@@ -241,10 +241,8 @@ def warm_up() -> None:
                       np.concatenate([fst, fst], axis=1), lay, np.empty(len(allc), np.int64),
                       np.empty((3, len(allc)), np.int64), np.empty((5, len(allc))))
     wi, wf = np.zeros((3, 9), np.int64), np.zeros((5, 9))
-    vi, vf = np.zeros((3, 9), np.int64), np.zeros((5, 9))
-    dense_scatter(u, 0, len(u), ist, fst, 0, 9, wi, wf)
-    dense_scatter(u, 0, len(u), ist, fst, 0, 9, vi, vf)
-    dense_merge(wi, wf, vi, vf, lay, 0, 9)
+    dense_tree_merge(nb.typed.List([u, u]), nb.typed.List([ist, ist]), nb.typed.List([fst, fst]), lay, 0, 9, 4,
+                     wi, wf)
     decode_keys(u, np.zeros(2), np.array([3, 3], np.int64), np.empty((2, len(u))))
     for out_k, miss in ((np.empty(len(u), np.int64), 0), (np.empty(len(u), np.int32), -1)):
         decode_key_column(u.copy(), 3, 0, miss, out_k, np.empty(len(u), np.bool_))
@@ -607,59 +605,126 @@ def _level(c, d):
 
 
 @nb.njit(**_JIT)
-def dense_scatter(codes, k0, k1, ist, fst, lo, hi, wi, wf):
-    """Chunk statistics into dense per-code arrays: groups ``lo <= code < hi`` of the dense buffer
-    (wi int64[ri, span], wf float64[rf, span]) become the identity (no rows), then entries k0..k1 of
-    the chunk (codes int64[m] ascending, ist int64[ri, m], fst float64[rf, m]) are written at their
-    codes."""
-    for g in range(lo, hi):
-        wi[0, g] = 0
-    for k in range(k0, k1):
-        g = codes[k]
-        for r in range(ist.shape[0]):
-            wi[r, g] = ist[r, k]
-        for r in range(fst.shape[0]):
-            wf[r, g] = fst[r, k]
-    return 0
+def _block_merge(bi, bf, a, b, lay, m):
+    """Block buffer a (lower chunk indices) merged into buffer b for block entries 0..m-1 (see
+    ``dense_tree_merge``): counts and sums add, (mean, M2) by Chan's formula (``_stats_merge``'s
+    arithmetic, so the same bits), min/max combine; an entry without rows on one side is the
+    identity."""
+    ri = bi.shape[1]
+    rf = bf.shape[1]
+    for g in range(m):
+        if bi[a, 0, g] == 0:
+            continue
+        if bi[b, 0, g] == 0:
+            for r in range(ri):
+                bi[b, r, g] = bi[a, r, g]
+            for r in range(rf):
+                bf[b, r, g] = bf[a, r, g]
+            continue
+        bi[b, 0, g] += bi[a, 0, g]
+        for j in range(lay.shape[0]):
+            rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
+            n_a = bi[a, 1 + 2 * j, g]
+            n_b = bi[b, 1 + 2 * j, g]
+            n = n_a + n_b
+            bi[b, 1 + 2 * j, g] = n
+            bi[b, 2 + 2 * j, g] += bi[a, 2 + 2 * j, g]
+            bf[b, rs, g] = bf[a, rs, g] + bf[b, rs, g]
+            if rm2 >= 0:
+                if n > 0:
+                    mean_a = bf[a, rmean, g]
+                    delta = bf[b, rmean, g] - mean_a
+                    frac = n_b / n
+                    bf[b, rmean, g] = mean_a + delta * frac
+                    bf[b, rm2, g] = bf[a, rm2, g] + bf[b, rm2, g] + delta * delta * n_a * frac
+                else:
+                    bf[b, rmean, g] = 0.0
+                    bf[b, rm2, g] = 0.0
+            if rmin >= 0:
+                bf[b, rmin, g] = min(bf[a, rmin, g], bf[b, rmin, g])
+                bf[b, rmax, g] = max(bf[a, rmax, g], bf[b, rmax, g])
 
 
 @nb.njit(**_JIT)
-def dense_merge(ai, af, bi, bf, lay, lo, hi):
-    """Dense buffers a (lower chunk indices) and b merged into b, for codes lo..hi-1 (see
-    ``dense_scatter``). A code without rows on one side is the identity: the other side's
-    statistics are kept as they are, so the result is the fixed tree pruned to the chunks that hold
-    the group (the same bits as ``kway_merge_groups``)."""
-    for g in range(lo, hi):
-        if ai[0, g] == 0:
-            continue
-        if bi[0, g] == 0:
-            for r in range(ai.shape[0]):
-                bi[r, g] = ai[r, g]
-            for r in range(af.shape[0]):
-                bf[r, g] = af[r, g]
-            continue
-        bi[0, g] += ai[0, g]
-        for j in range(lay.shape[0]):
-            rs, rmean, rm2, rmin, rmax = lay[j, 0], lay[j, 1], lay[j, 2], lay[j, 3], lay[j, 4]
-            n_a = ai[1 + 2 * j, g]
-            n_b = bi[1 + 2 * j, g]
-            n = n_a + n_b
-            bi[1 + 2 * j, g] = n
-            bi[2 + 2 * j, g] += ai[2 + 2 * j, g]
-            bf[rs, g] = af[rs, g] + bf[rs, g]
-            if rm2 >= 0:
-                if n > 0:
-                    mean_a = af[rmean, g]
-                    delta = bf[rmean, g] - mean_a
-                    frac = n_b / n
-                    bf[rmean, g] = mean_a + delta * frac
-                    bf[rm2, g] = af[rm2, g] + bf[rm2, g] + delta * delta * n_a * frac
-                else:
-                    bf[rmean, g] = 0.0
-                    bf[rm2, g] = 0.0
-            if rmin >= 0:
-                bf[rmin, g] = min(af[rmin, g], bf[rmin, g])
-                bf[rmax, g] = max(af[rmax, g], bf[rmax, g])
+def dense_tree_merge(codes_l, ist_l, fst_l, lay, lo, hi, block, out_i, out_f):
+    """All chunks' statistics merged per code in the fixed tree over chunk indices, for codes
+    ``lo <= code < hi``, a cache-sized block of codes at a time.
+
+    Per block, the chunks (part k = chunk k, in order) are scattered into small dense buffers and
+    merged as a binary counter over the chunk indices (the aligned blocks of the fixed tree; the
+    unfinished blocks fold from the smallest at the end): a code without rows on one side is the
+    identity, so the result is the tree pruned to the chunks that hold the group, the same bits as
+    ``kway_merge_groups``. Only the inputs are read and the outputs written once (no full-span
+    intermediate buffers).
+
+    IN codes_l, ist_l, fst_l: typed lists with one entry per part (part k = chunk k): its ascending
+    codes int64[m], ist int64[ri, m], fst float64[rf, m]; lay int64[nv, 5], block >= 1;
+    OUT out_i int64[ri, span], out_f float64[rf, span]: columns lo..hi-1 (``out_i[0, g] == 0``: no
+    rows with code g; its other entries are then undefined).
+    """
+    p = len(codes_l)
+    ri = ist_l[0].shape[0]
+    rf = fst_l[0].shape[0]
+    nslot = 1
+    while (1 << nslot) <= p:
+        nslot += 1
+    nbuf = nslot + 2
+    bi = np.empty((nbuf, ri, block), np.int64)
+    bf = np.empty((nbuf, rf, block), np.float64)
+    pos = np.empty(p, np.int64)
+    for k in range(p):
+        pos[k] = np.searchsorted(codes_l[k], lo)
+    free = np.empty(nbuf, np.int64)
+    slot = np.empty(nslot + 1, np.int64)
+    for b0 in range(lo, hi, block):
+        b1 = min(hi, b0 + block)
+        m = b1 - b0
+        for i in range(nbuf):
+            free[i] = i
+        nfree = nbuf
+        for i in range(nslot + 1):
+            slot[i] = -1
+        for c in range(p):
+            nfree -= 1
+            w = free[nfree]
+            for g in range(m):
+                bi[w, 0, g] = 0
+            codes = codes_l[c]
+            ist = ist_l[c]
+            fst = fst_l[c]
+            e = pos[c]
+            end = codes.shape[0]
+            while e < end and codes[e] < b1:
+                g = codes[e] - b0
+                for r in range(ri):
+                    bi[w, r, g] = ist[r, e]
+                for r in range(rf):
+                    bf[w, r, g] = fst[r, e]
+                e += 1
+            pos[c] = e
+            lvl = 0
+            while (c >> lvl) & 1:  # the binary counter of the fixed tree: aligned blocks
+                left = slot[lvl]
+                slot[lvl] = -1
+                _block_merge(bi, bf, left, w, lay, m)
+                free[nfree] = left
+                nfree += 1
+                lvl += 1
+            slot[lvl] = w
+        acc = -1
+        for lvl in range(nslot + 1):  # the unfinished blocks, from the smallest: a right fold
+            if slot[lvl] < 0:
+                continue
+            if acc >= 0:
+                _block_merge(bi, bf, slot[lvl], acc, lay, m)
+            else:
+                acc = slot[lvl]
+        for r in range(ri):
+            for g in range(m):
+                out_i[r, b0 + g] = bi[acc, r, g]
+        for r in range(rf):
+            for g in range(m):
+                out_f[r, b0 + g] = bf[acc, r, g]
     return 0
 
 

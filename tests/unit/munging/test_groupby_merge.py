@@ -84,16 +84,18 @@ def test_merge_paths_give_the_bits_of_the_fixed_tree(node, monkeypatch, nchunks,
     want_codes = sorted(want)
     monkeypatch.setattr(G, "_POOL_MIN", pool_min)
     got = {}
-    for path, stream_bytes in (("dense", 1 << 30), ("sorted", 0)):
+    # the dense path in one block of codes, and in blocks of 16 codes (_BLOCK_BYTES 0: the smallest)
+    for path, stream_bytes, block_bytes in (("dense", 1 << 30, 1 << 20), ("dense", 1 << 30, 0), ("sorted", 0, 0)):
         monkeypatch.setattr(G, "_STREAM_BYTES", stream_bytes)
+        monkeypatch.setattr(G, "_BLOCK_BYTES", block_bytes)
         for sp in ((span,) if path == "dense" else (span, 1 << 40)):  # 2**40: too wide for a counting sort
             codes, ist, fst = G._merge_parts(_Ctx(node), parts, sp, lay)
-            assert codes.tolist() == want_codes, (path, sp)
+            assert codes.tolist() == want_codes, (path, sp, block_bytes)
             for g, code in enumerate(want_codes):
                 wi, wf = want[code]
-                assert ist[:, g].tolist() == wi, (path, sp, code)
-                assert fst[:, g].tobytes() == np.array(wf, np.float64).tobytes(), (path, sp, code)
-            got[(path, sp)] = (codes, ist, fst)
+                assert ist[:, g].tolist() == wi, (path, sp, block_bytes, code)
+                assert fst[:, g].tobytes() == np.array(wf, np.float64).tobytes(), (path, sp, block_bytes, code)
+            got[(path, sp, block_bytes)] = (codes, ist, fst)
 
 
 def _data(n: int, seed: int) -> pd.DataFrame:
@@ -138,9 +140,11 @@ def test_group_by_over_many_chunks_matches_pandas_on_every_path(node, monkeypatc
     expr = {"op": "group_by", "args": [fr("gbm")], "by": by, "aggs": spec}
     want = _want(df, by, na)
     frames = []
-    for pool_min, stream_bytes in ((10**9, 1 << 30), (0, 1 << 30), (0, 0), (10**9, 0)):
+    for pool_min, stream_bytes, block_bytes in ((10**9, 1 << 30, 1 << 20), (0, 1 << 30, 1 << 20), (0, 1 << 30, 0),
+                                                (0, 0, 0), (10**9, 0, 0)):
         monkeypatch.setattr(G, "_POOL_MIN", pool_min)
         monkeypatch.setattr(G, "_STREAM_BYTES", stream_bytes)
+        monkeypatch.setattr(G, "_BLOCK_BYTES", block_bytes)
         evaluate(node, expr, "gbm_out")
         got = to_pandas(node, "gbm_out")
         frames.append(got)
