@@ -147,3 +147,28 @@ def test_cached_fit_equals_the_uncached_fit_with_cross_validation(frame, monkeyp
     np.testing.assert_allclose(cvm1["logloss"], cvm2["logloss"], rtol=1e-9)
     np.testing.assert_allclose(cvm1["auc"], cvm2["auc"], rtol=1e-9)
     assert cvm1["logloss"] != m1.output["training_metrics"]["logloss"]   # the folds were used
+
+
+def test_numeric_only_fit_on_a_fresh_node_ends(tmp_path):
+    """No categoricals: nothing is cached, yet the end-of-training drop runs (it once deadlocked on
+    a node that had never cached anything). The slope equals numpy's least squares."""
+    import threading
+
+    from shoal_server.config import NodeConfig
+    from shoal_server.node import Node
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    y = 1.5 * x - 0.25 + rng.normal(0, 0.1, 200)
+    with Node(NodeConfig(threads=2)) as fresh:
+        make_frame(fresh, "num_only", {"x": x, "y": y}, chunk_rows=64)
+        out = {}
+        t = threading.Thread(target=lambda: out.update(key=algos.train(
+            fresh, "glm", {"training_frame": "num_only", "y": "y", "x": ["x"], "family": "gaussian",
+                           "lambda_value": 0.0, "model_id": "num_only_m"})), daemon=True)
+        t.start()
+        t.join(60)
+        assert not t.is_alive(), "training did not end"
+        c = algos.model_to_json(algos.models_of(fresh).get(out["key"]))["output"]["coefficients"]
+    slope, icpt = np.polyfit(x, y, 1)
+    np.testing.assert_allclose([c["x"], c["Intercept"]], [slope, icpt], rtol=1e-9)

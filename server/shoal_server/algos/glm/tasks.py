@@ -69,7 +69,7 @@ def _fold_masked(params: dict, chunk_idx: int, chunks: dict, y, w, bad):
 
 
 # ============================================================================================ input cache
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()   # re-entrant: drop_inputs holds it while _cache may create the registry
 
 
 class _Inputs:
