@@ -141,3 +141,22 @@ def test_on_cancel_callback_runs_once_cancel_is_asked():
     gate.set()
     job.wait(5)
     assert job.status == CANCELLED
+
+
+def test_on_done_callback_runs_once_when_the_job_ends_with_its_result_set():
+    reg = JobRegistry()
+    release = threading.Event()
+    seen = []
+    job = reg.start("t", "wait", lambda j: release.wait(5) and 42)
+    job.on_done(lambda: seen.append((job.status, job.result)))
+    assert seen == []                      # still running: not called yet
+    release.set()
+    assert job.wait(5)
+    assert seen == [(DONE, 42)]
+    job.on_done(lambda: seen.append("late"))   # already ended: called at once
+    assert seen == [(DONE, 42), "late"]
+    failing = reg.start("t", "boom", lambda j: 1 / 0)
+    failing.wait(5)
+    got = []
+    failing.on_done(lambda: got.append(failing.status))
+    assert got == [FAILED]

@@ -301,11 +301,18 @@ async def evaluate(ctx, request, params):
     job = node.jobs.start("evaluate", f"Evaluate {str(op)[:40]}",
                           lambda job: munging.evaluate(node, expr, dest_key=dest, job=job),
                           max_runtime_secs=params.get("max_runtime_secs") or 0.0, dest=dest)
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()   # set from the job's thread through the loop: no executor thread held, no polling delay
+
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(ended.set)
+        except RuntimeError:   # the loop closed (node stopping): nobody waits any more
+            pass
+
+    job.on_done(wake)
     try:
-        delay = 0.002  # poll on the loop (no executor thread held while the job runs)
-        while not job.done:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        await ended.wait()
     except asyncio.CancelledError:
         job.cancel()
         raise

@@ -76,6 +76,7 @@ class Job:
         self._lock = threading.Lock()
         self._deadline: float | None = None
         self._on_cancel: list[Callable[[], None]] = []
+        self._on_done: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ used by job functions
     def update(self, progress: float | None = None, message: str | None = None) -> None:
@@ -108,6 +109,15 @@ class Job:
             self._on_cancel.append(fn)
         if self._cancel.is_set():
             _safe_call(fn)
+
+    def on_done(self, fn: Callable[[], None]) -> None:
+        """Register a callback run once when the job ends (in the finishing thread; at once when it
+        has already ended). An HTTP handler uses it to wake its event loop instead of polling."""
+        with self._lock:
+            if not self._done.is_set():
+                self._on_done.append(fn)
+                return
+        _safe_call(fn)
 
     # ------------------------------------------------------------------ control
     def cancel(self) -> bool:
@@ -148,7 +158,10 @@ class Job:
             if error is not None:
                 self.error = error.to_wire()["error"]
                 self.message = error.message
-        self._done.set()
+            self._done.set()
+            callbacks, self._on_done = self._on_done, []
+        for fn in callbacks:
+            _safe_call(fn)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON shape of a job (docs/api.md, ``Job``)."""
@@ -177,7 +190,7 @@ def _safe_call(fn: Callable[[], None]) -> None:
     try:
         fn()
     except Exception:  # noqa: BLE001 - a failing cancel hook must not stop the cancel
-        log.exception("cancel callback failed")
+        log.exception("job callback failed")
 
 
 class JobRegistry:
