@@ -5,11 +5,15 @@ about bits holds on the wire too. Importable: ``from fakecluster import FakeClus
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
+
 import msgpack
 
 from shoal_server.cluster.protocol import _ext_hook, pack_partial, unpack_partial
+from shoal_server.store.frame import FrameHeader
 
-__all__ = ["FakeClusterView", "wire"]
+__all__ = ["FakeClusterView", "FakeMungingView", "fake_cluster", "wire"]
 
 
 def wire(obj):
@@ -45,3 +49,49 @@ class FakeClusterView:
     def submit_indexed(self, member, task, params, idx, token=None):
         node, params = self.nodes[member], wire(params)
         return self.pool.submit(lambda: wire(node.runtime.execute_indexed(task, params, idx, token=token)))
+
+
+class FakeMungingView(FakeClusterView):
+    """:class:`FakeClusterView` plus what the munging engine uses: cluster ops (answered with
+    nothing: ``task.cancel`` has nothing to stop in these tests), chunk puts and header broadcasts."""
+
+    def __init__(self, nodes, pool, me):
+        super().__init__(nodes, pool)
+        self.me = me
+
+    def submit(self, member, op, payload, timeout=None):
+        fut = cf.Future()
+        fut.set_result(None)
+        return fut
+
+    def put_chunks(self, member, key, chunks):
+        self.nodes[member].chunks.put_many(key, chunks)
+
+    def broadcast_header(self, header_wire):
+        for mid, n in self.nodes.items():
+            if mid != self.me:
+                n.catalog.put(FrameHeader.from_wire(wire(header_wire)))
+
+    def broadcast_remove(self, key):
+        for mid, n in self.nodes.items():
+            if mid != self.me:
+                n.catalog.remove(key)
+
+
+@contextlib.contextmanager
+def fake_cluster(nnodes: int, base_port: int, threads: int = 2):
+    """``nnodes`` in-process nodes joined by :class:`FakeMungingView`s; yields the node list."""
+    from shoal_server.config import NodeConfig
+    from shoal_server.node import Node
+
+    nodes = [Node(NodeConfig(threads=threads, port=base_port + 10 * i)) for i in range(nnodes)]
+    pool = cf.ThreadPoolExecutor(8)
+    by_id = {n.self_id: n for n in nodes}
+    for n in nodes:
+        n.cluster = FakeMungingView(by_id, pool, n.self_id)
+    try:
+        yield nodes
+    finally:
+        pool.shutdown()
+        for n in nodes:
+            n.close()

@@ -4,23 +4,17 @@ node and on three nodes with tiny chunks; direct-addressed and hashed key codes;
 non-integral keys still take the gathering path."""
 from __future__ import annotations
 
-import concurrent.futures as cf
-
-import msgpack
 import numpy as np
 import pandas as pd
 import pytest
 
 import shoal_server.munging.join as J
 import shoal_server.munging.reorg as R
-from shoal_server.cluster.protocol import _ext_hook, pack_partial, unpack_partial
-from shoal_server.config import NodeConfig
 from shoal_server.munging import evaluate
 from shoal_server.munging.frames import gather, store_columns
 from shoal_server.munging.values import FrameVal
-from shoal_server.node import Node
-from shoal_server.store.frame import FrameHeader
 
+from fakecluster import fake_cluster
 from munging_helpers import fr, make_frame, to_pandas
 
 HOWS = ["inner", "left", "right", "outer"]
@@ -234,76 +228,10 @@ def test_merge_of_computed_left_columns_and_clashing_names(node, monkeypatch):
 
 
 # ------------------------------------------------------------------ three nodes
-def _wire(obj):
-    tree, arrays = pack_partial(obj)
-    back = msgpack.unpackb(msgpack.packb(tree, use_bin_type=True), raw=False, ext_hook=_ext_hook,
-                           strict_map_key=False)
-    return unpack_partial(back, [a.copy() for a in arrays])
-
-
-class _Hub:
-    def __init__(self, nodes):
-        self.nodes = {n.self_id: n for n in nodes}
-        self.pool = cf.ThreadPoolExecutor(8)
-
-
-class _View:
-    """The part of ``ClusterView`` the runtime and the munging engine use (params and partials
-    round-trip through the cluster's partial codec)."""
-
-    def __init__(self, hub: _Hub, me: str):
-        self.hub, self.me = hub, me
-
-    def members(self):
-        return sorted(self.hub.nodes)
-
-    def lock(self):
-        return self.members()
-
-    def lost(self):
-        return set()
-
-    def live_members(self):
-        return self.members()
-
-    def submit_map(self, member, task, key, cols, params, idx, token=None):
-        node, params = self.hub.nodes[member], _wire(params)
-        return self.hub.pool.submit(lambda: _wire(node.runtime.execute_map(task, key, cols, params, idx,
-                                                                           token=token)))
-
-    def submit_indexed(self, member, task, params, idx, token=None):
-        node, params = self.hub.nodes[member], _wire(params)
-        return self.hub.pool.submit(lambda: _wire(node.runtime.execute_indexed(task, params, idx, token=token)))
-
-    def submit(self, member, op, payload, timeout=None):
-        fut = cf.Future()
-        fut.set_result(None)
-        return fut
-
-    def put_chunks(self, member, key, chunks):
-        self.hub.nodes[member].chunks.put_many(key, chunks)
-
-    def broadcast_header(self, header_wire):
-        for mid, n in self.hub.nodes.items():
-            if mid != self.me:
-                n.catalog.put(FrameHeader.from_wire(_wire(header_wire)))
-
-    def broadcast_remove(self, key):
-        for mid, n in self.hub.nodes.items():
-            if mid != self.me:
-                n.catalog.remove(key)
-
-
 @pytest.fixture(scope="module")
 def three():
-    nodes = [Node(NodeConfig(threads=2, port=61000 + 10 * i)) for i in range(3)]
-    hub = _Hub(nodes)
-    for n in nodes:
-        n.cluster = _View(hub, n.self_id)
-    yield nodes
-    hub.pool.shutdown()
-    for n in nodes:
-        n.close()
+    with fake_cluster(3, 61000) as nodes:
+        yield nodes
 
 
 @pytest.mark.parametrize("kind", ["int", "unique", "wide", "enum", "two"])

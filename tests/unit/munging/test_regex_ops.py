@@ -196,7 +196,8 @@ def test_three_nodes_give_the_same_bits_as_one():
     from shoal_server.config import NodeConfig
     from shoal_server.node import Node
     from shoal_server.store.layout import home_of
-    from test_three_nodes import _Hub, _read, _spread, _View
+    from fakecluster import fake_cluster
+    from test_three_nodes import _read, _spread
 
     rng = np.random.default_rng(11)
     n = 150
@@ -215,11 +216,7 @@ def test_three_nodes_give_the_same_bits_as_one():
         "r_grep_logical": {"op": "grep", "args": [col("d", "s")], "pattern": "B", "ignore_case": True,
                            "output_logical": True},
     }
-    nodes = [Node(NodeConfig(threads=2, port=61000 + 10 * i)) for i in range(3)]
-    hub = _Hub(nodes)
-    try:
-        for nd in nodes:
-            nd.cluster = _View(hub, nd.self_id)
+    with fake_cluster(3, 61000) as nodes:
         with Node(NodeConfig(threads=2)) as single:
             make_frame(single, df, "raw", 1000)
             _spread(single, single, "raw", "d", 7)
@@ -245,10 +242,6 @@ def test_three_nodes_give_the_same_bits_as_one():
                 assert _norm(got[f"C{k + 1}"].tolist()) == _norm(want[k].tolist())
             hit = df["s"].str.contains("^a|z$", regex=True, na=False).to_numpy(dtype=bool)
             np.testing.assert_array_equal(to_pandas(single, "r_grep")["C1"].to_numpy(), np.flatnonzero(~hit))
-    finally:
-        hub.pool.shutdown()
-        for nd in nodes:
-            nd.close()
 
 
 def test_replacement_output_is_bounded(node, monkeypatch):
