@@ -225,6 +225,14 @@ def _discard(staging: str, node) -> None:
         node.chunks.remove_frame(staging)
 
 
+def _discard_everywhere(node, staging: str, members, dest_key: str) -> None:
+    """Free ``staging`` on every live member, each on its own: a lost or failing member must not
+    leave the staged chunks of the others behind (lost members hold nothing worth freeing)."""
+    failed = node.runtime.run_on_each_live(DiscardStaging.name, {"staging": staging}, members)
+    for member, exc in failed.items():
+        log.warning("parse of %s: freeing its staged chunks on %s failed: %s", dest_key, member, exc)
+
+
 def _put(node, staging: str, items) -> bool:
     with _aborted_lock:
         if staging in _aborted:
@@ -770,10 +778,7 @@ def _parse_text(node, texts: list[TextSource], setup: ParseSetup, dest_key: str,
         _discard(staging, node)
         _discard(final_staging, node)
         if node.cluster is not None:
-            try:
-                runtime.run_indexed("parse.discard", len(members), {"staging": final_staging}, members=members)
-            except Exception:  # a lost node holds nothing worth freeing
-                log.exception("discarding staged chunks of %s failed", dest_key)
+            _discard_everywhere(node, final_staging, members, dest_key)
         raise
 
 
@@ -996,11 +1001,7 @@ def frame_from_columns(node, columns: list[dict], dest_key: str, job=None,
     except BaseException:
         builder.abort()
         if remote:
-            try:
-                node.runtime.run_indexed("parse.discard", len(members), {"staging": builder.staging_key},
-                                         members=members)
-            except Exception:  # a lost node holds nothing worth freeing
-                log.exception("discarding the staged chunks of upload %s failed", dest_key)
+            _discard_everywhere(node, builder.staging_key, members, dest_key)
         raise
 
 

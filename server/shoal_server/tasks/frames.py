@@ -10,10 +10,13 @@ ever visible. The parser has its own variant (it must also fence late writes of 
 """
 from __future__ import annotations
 
+import logging
 import uuid
 
 from ..store.frame import FrameHeader
 from .registry import IndexedTask, register_task
+
+log = logging.getLogger(__name__)
 
 __all__ = ["staging_key", "publish", "discard", "delete_frame"]
 
@@ -70,11 +73,17 @@ def publish(node, staging: str, header: FrameHeader) -> FrameHeader:
 
 
 def discard(node, key: str, members) -> None:
-    """Free ``key``'s chunks on every member (best effort on a cluster with lost nodes)."""
-    try:
-        _on_members(node, DiscardChunks.name, {"key": key}, members)
-    except Exception:  # noqa: BLE001 - a lost node holds nothing worth freeing
+    """Free ``key``'s chunks on every live member, each on its own (a lost or failing member does
+    not stop the others; a lost node holds nothing worth freeing)."""
+    members = list(members)
+    if node.cluster is None or members == [node.self_id]:
         node.chunks.remove_frame(key)
+        return
+    failed = node.runtime.run_on_each_live(DiscardChunks.name, {"key": key}, members)
+    if node.self_id in failed:
+        node.chunks.remove_frame(key)
+    for member, exc in failed.items():
+        log.warning("freeing the chunks of %s on %s failed: %s", key, member, exc)
 
 
 def delete_frame(node, key: str) -> None:

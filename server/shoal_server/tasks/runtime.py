@@ -178,6 +178,42 @@ class Runtime:
             return task.finish(None, params)
         return task.finish(tree_reduce(partials, task.reduce), params)
 
+    def run_on_each_live(self, task_name: str, params: dict | None, members: Sequence[str],
+                         timeout: float = 30.0) -> dict[str, BaseException]:
+        """Best effort: run indexed task ``task_name`` once on every live member of ``members``
+        (index ``i`` on ``members[i]``) and wait for all of them; return the failures by member.
+
+        For clean-up after a failure (freeing staged chunks): one member that fails or was lost
+        must not stop the others, so unlike :meth:`run_indexed` nothing is cancelled and lost
+        members are skipped instead of failing the call.
+        """
+        if not isinstance(get_task(task_name), IndexedTask):
+            raise TypeError(f"task {task_name!r} is not an indexed task")
+        members = list(members)
+        cluster = self.node.cluster
+        lost = set(cluster.lost()) if cluster is not None else set()
+        local_params, wire_params = self._params_pair(dict(params or {}))
+        me = self.node.self_id
+        futures, failed = {}, {}
+        for i, member in enumerate(members):
+            if member == me or member in lost:
+                continue
+            if cluster is None:
+                failed[member] = ShoalError(f"Node {member} is not in this cluster.", {"node": member})
+                continue
+            futures[member] = cluster.submit_indexed(member, task_name, wire_params, [i], token=uuid.uuid4().hex)
+        if me in members:
+            try:
+                self.execute_indexed(task_name, local_params, [members.index(me)])
+            except Exception as exc:  # noqa: BLE001 - reported to the caller with the others
+                failed[me] = exc
+        for member, fut in futures.items():
+            try:
+                fut.result(timeout=timeout)
+            except BaseException as exc:  # noqa: BLE001 - best effort, reported to the caller
+                failed[member] = exc
+        return failed
+
     # ------------------------------------------------------------------ node-local execution
     def execute_map(self, task_name: str, frame_key: str, columns: Sequence[int], params: dict,
                     chunk_indices: Iterable[int], ctx: TaskContext | None = None,

@@ -164,3 +164,45 @@ def test_a_failing_map_waits_for_the_maps_already_running(node):
     with pytest.raises(ValueError, match="map 0 fails"):
         node.runtime.map_local(fn, [0, 1])
     assert finished == [1]
+
+
+@register_task
+class _FailOn(IndexedTask):
+    """Records that it ran on this node; raises on the node named ``params["bad"]``."""
+    name = "test.fail_on"
+
+    def map(self, ctx, index, params):
+        if ctx.node.self_id == params["bad"]:
+            raise ValueError("this node refuses")
+        ctx.node.chunks.remove_frame(params["key"])
+        return {}
+
+    def reduce(self, a, b):
+        return {}
+
+
+def test_clean_up_runs_on_every_live_member_despite_a_lost_and_a_failing_one():
+    """Freeing staged chunks after a failure: a lost member is skipped, a failing one is reported,
+    and neither stops the others (``run_indexed`` cancels the rest on the first failure)."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    from fakecluster import fake_cluster
+    from shoal_server.tasks.frames import discard
+
+    with fake_cluster(4, 63000) as nodes:
+        members = sorted(n.self_id for n in nodes)
+        by_id = {n.self_id: n for n in nodes}
+        for n in nodes:
+            n.chunks.put_many("staged", [(0, 0, encode(ColType.REAL, np.ones(3), np.zeros(3, bool)))])
+        lost, bad = members[1], members[2]
+        for n in nodes:
+            n.cluster.lost = lambda: {lost}
+        coordinator = by_id[members[3]]
+        failed = coordinator.runtime.run_on_each_live("test.fail_on", {"bad": bad, "key": "staged"}, members)
+        assert set(failed) == {bad} and isinstance(failed[bad], ValueError)
+        held = {m: by_id[m].chunks.has("staged", 0, 0) for m in members}
+        assert held == {members[0]: False, lost: True, bad: True, members[3]: False}
+        # frames.discard (munging and model outputs) frees every live member even with a lost one
+        discard(coordinator, "staged", members)
+        assert {m: by_id[m].chunks.has("staged", 0, 0) for m in members} == \
+            {members[0]: False, lost: True, bad: False, members[3]: False}
