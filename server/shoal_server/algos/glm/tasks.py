@@ -16,6 +16,7 @@ rounding (the order of the terms differs).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 
@@ -27,6 +28,8 @@ from ...tasks import IndexedTask, MRTask, register_task
 from ..common.cv import fold_weights
 from ..common.design import expand, expand_split, response_values
 from . import kernels
+
+log = logging.getLogger(__name__)
 
 __all__ = ["GramTask", "DropInputs", "chunk_inputs", "new_session_id", "drop_inputs"]
 
@@ -169,7 +172,9 @@ def drop_inputs(node, session: str, members) -> None:
         _cache(node).pop(session, None)
     if node.cluster is None or not members or members == [node.self_id]:
         return
-    node.runtime.run_indexed(DropInputs.name, len(members), {"session": session}, members=members)
+    # best effort on every live member: a lost or failing member must not keep the others' cache
+    for member, exc in node.runtime.run_on_each_live(DropInputs.name, {"session": session}, members).items():
+        log.warning("dropping GLM inputs %s on %s failed: %s", session, member, exc)
 
 
 @register_task

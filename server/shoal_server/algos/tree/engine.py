@@ -44,6 +44,7 @@ sampling is drawn on the coordinator from ``PCG64(SeedSequence([seed, tree, clas
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import uuid
@@ -58,6 +59,8 @@ from ...tasks import IndexedTask, MRTask, register_task
 from . import kernels as K_
 from .binning import SAMPLE_ROWS, quantile_edges
 from .losses import gradients, link_inverse
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ColumnBins", "compute_bins", "Session", "TreeBuffer", "EngineParams", "grow_trees", "quant_scale"]
 
@@ -1009,7 +1012,9 @@ def drop_session(node, session: str, members) -> None:
     if node.cluster is None or members == [node.self_id]:
         node.runtime.execute_indexed(DropSession.name, {"session": session}, [0])
         return
-    node.runtime.run_indexed(DropSession.name, len(members), {"session": session}, members=members)
+    # best effort on every live member: a lost or failing member must not keep the others' session
+    for member, exc in node.runtime.run_on_each_live(DropSession.name, {"session": session}, members).items():
+        log.warning("dropping tree session %s on %s failed: %s", session, member, exc)
 
 
 def predict_payload(payload: dict, X: np.ndarray, out: np.ndarray) -> None:
