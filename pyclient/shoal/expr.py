@@ -292,6 +292,17 @@ class Expr:
         return Expr.op("sort", self, by=[by] if isinstance(by, str) else list(by),
                        ascending=ascending if ascending is None or isinstance(ascending, bool) else list(ascending))
 
+    def rank_within_group_by(self, group_by_cols: str | Sequence[str], sort_cols: str | Sequence[str],
+                             ascending: bool | Sequence[bool] | None = None, new_col_name: str | None = None,
+                             sort_cols_sorted: bool | None = None) -> "Expr":
+        """H2O-3's rank within groups (see ``docs/munging.md``): sorted by the groups, then the sort
+        columns; a new int column (default ``New_Rank_column``) counts 1, 2, ... per group."""
+        return Expr.op("rank_within_group_by", self,
+                       group_by_cols=[group_by_cols] if isinstance(group_by_cols, str) else list(group_by_cols),
+                       sort_cols=[sort_cols] if isinstance(sort_cols, str) else list(sort_cols),
+                       ascending=ascending if ascending is None or isinstance(ascending, bool) else list(ascending),
+                       new_col_name=new_col_name, sort_cols_sorted=sort_cols_sorted)
+
     def merge(self, other: Any, all_x: bool = False, all_y: bool = False, by_x: Sequence[str] | None = None,
               by_y: Sequence[str] | None = None) -> "Expr":
         return merge(self, other, all_x=all_x, all_y=all_y, by_x=by_x, by_y=by_y)

@@ -748,6 +748,29 @@ class Frame:
             asc = True
         return self._unary(_x.sort, by=names, ascending=asc)
 
+    def rank_within_group_by(self, group_by_cols: str | int | Sequence, sort_cols: str | int | Sequence,
+                             ascending: bool | Sequence[bool] | None = None, new_col_name: str = "New_Rank_column",
+                             sort_cols_sorted: bool = False) -> "Frame":
+        """H2O-3's ``rank_within_group_by``: the rows sorted by ``group_by_cols`` (ascending) then
+        ``sort_cols`` (``ascending``: one bool, or one per sort column; default ascending), plus an
+        int column ``new_col_name`` holding 1, 2, ... within each group in that order. A row with a
+        missing sort value gets a missing rank and is not counted; missing group keys form their own
+        group; sorting is stable with missing values last. ``sort_cols_sorted=True`` re-sorts the
+        result by the sort columns alone. Example (the two largest ``v3`` per ``id6``)::
+
+            r = fr.rank_within_group_by(["id6"], ["v3"], ascending=[False])
+            top2 = r[r["New_Rank_column"] <= 2, :]
+        """
+        groups = [group_by_cols] if isinstance(group_by_cols, (str, int)) else list(group_by_cols)
+        sorts = [sort_cols] if isinstance(sort_cols, (str, int)) else list(sort_cols)
+        if ascending is None or isinstance(ascending, (bool, np.bool_)):
+            asc: Any = None if ascending is None else bool(ascending)
+        else:
+            asc = [bool(a) for a in ascending] or None
+        return self._unary(_x.rank_within_group_by, group_by_cols=[self._col_name(c) for c in groups],
+                           sort_cols=[self._col_name(c) for c in sorts], ascending=asc,
+                           new_col_name=new_col_name, sort_cols_sorted=bool(sort_cols_sorted))
+
     def merge(self, other: "Frame", all_x: bool = False, all_y: bool = False, by_x: Sequence[str] | None = None,
               by_y: Sequence[str] | None = None, method: str = "auto") -> "Frame":
         """Join with ``other`` on ``by_x``/``by_y`` (default: the common column names): inner by

@@ -627,6 +627,35 @@ shoal_arrange <- function(fr, ..., ascending = TRUE) {
   shoal_sort(fr, by, ascending)
 }
 
+#' Rank rows within groups (H2O-3's `h2o.rank_within_group_by`)
+#'
+#' Sorts `fr` by `group_by_cols` (ascending) then `sort_cols` (`ascending`: one logical, or one
+#' per sort column; default ascending; stable, NA last) and adds an integer column `new_col_name`
+#' holding 1, 2, ... within each group in that order. A row with NA in a sort column gets an NA
+#' rank and is not counted; NA group keys form their own group. `sort_cols_sorted = TRUE`
+#' re-sorts the result by the sort columns alone. Columns are names or 1-based indices.
+#' The two largest `v3` per `id6`:
+#' `r <- shoal_rank_within_group_by(fr, "id6", "v3", ascending = FALSE)` then
+#' `r[r$New_Rank_column <= 2, ]`.
+#'
+#' @param fr a ShoalFrame.
+#' @param group_by_cols,sort_cols column names or 1-based indices.
+#' @param ascending NULL (ascending), a logical, or one logical per sort column.
+#' @param new_col_name name of the rank column.
+#' @param sort_cols_sorted re-sort the result by the sort columns.
+#' @return a ShoalFrame.
+#' @rdname shoal_reorganise
+#' @export
+shoal_rank_within_group_by <- function(fr, group_by_cols, sort_cols, ascending = NULL,
+                                       new_col_name = "New_Rank_column", sort_cols_sorted = FALSE) {
+  cols <- function(v) if (is.numeric(v)) names(fr)[as.integer(v)] else as.character(v)
+  asc <- if (is.null(ascending) || length(ascending) == 0L) NULL else
+    if (length(ascending) > 1L) I(as.logical(ascending)) else isTRUE(ascending)
+  .ev(shoal_expr_rank_within_group_by(fr, group_by_cols = I(cols(group_by_cols)), sort_cols = I(cols(sort_cols)),
+                                      ascending = asc, new_col_name = as.character(new_col_name),
+                                      sort_cols_sorted = isTRUE(sort_cols_sorted)))
+}
+
 #' @rdname shoal_reorganise
 #' @export
 shoal_split_frame <- function(fr, ratios = 0.75, seed = -1) {

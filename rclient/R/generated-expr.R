@@ -631,6 +631,17 @@ shoal_expr_quantile <- function(x, probs = NULL, combine_method = NULL, weights 
   .shoal_expr("quantile", list(x), list(probs = probs, combine_method = combine_method, weights = weights))
 }
 
+#' Rows sorted by `group_by_cols` (ascending) then `sort_cols` (`ascending` per sort
+#' column; stable, missing last) plus an int column `new_col_name` (default
+#' New_Rank_column): 1, 2, ... within each group; missing where a sort value is missing
+#' (not counted). `sort_cols_sorted`: re-sort the result by the sort columns.
+#' Expression op `rank_within_group_by` (see `?shoal_expr`).
+#' @rdname shoal_expr
+#' @export
+shoal_expr_rank_within_group_by <- function(x, group_by_cols, sort_cols, ascending = NULL, new_col_name = NULL, sort_cols_sorted = NULL) {
+  .shoal_expr("rank_within_group_by", list(x), list(group_by_cols = group_by_cols, sort_cols = sort_cols, ascending = ascending, new_col_name = new_col_name, sort_cols_sorted = sort_cols_sorted))
+}
+
 #' Rows of several frames one after the other (columns by position; enum domains unified).
 #' Expression op `rbind` (see `?shoal_expr`).
 #' @rdname shoal_expr
@@ -1002,6 +1013,7 @@ shoal_expr_year <- function(x) {
   "pow" = list(fn = "shoal_expr_pow", min_args = 2L, max_args = 2L, params = character(0)),
   "prod" = list(fn = "shoal_expr_prod", min_args = 1L, max_args = 1L, params = c("na_rm")),
   "quantile" = list(fn = "shoal_expr_quantile", min_args = 1L, max_args = 1L, params = c("probs", "combine_method", "weights")),
+  "rank_within_group_by" = list(fn = "shoal_expr_rank_within_group_by", min_args = 1L, max_args = 1L, params = c("group_by_cols", "sort_cols", "ascending", "new_col_name", "sort_cols_sorted")),
   "rbind" = list(fn = "shoal_expr_rbind", min_args = 1L, max_args = NA_integer_, params = character(0)),
   "relevel" = list(fn = "shoal_expr_relevel", min_args = 1L, max_args = 1L, params = c("y")),
   "rename" = list(fn = "shoal_expr_rename", min_args = 1L, max_args = 1L, params = c("names")),

@@ -45,7 +45,7 @@ _TEXT_DATES = ["year", "month", "week", "day", "dayOfWeek", "hour", "minute", "s
 _REGEX = ["replacefirst", "replaceall", "strsplit", "grep"]
 _SLICING = ["frame", "col", "cols", "drop", "rows", "head", "tail", "cbind", "rbind", "assign", "rename"]
 _REORG = ["group_by", "sort", "merge", "split_frame", "kfold_column", "stratified_kfold_column",
-          "drop_duplicates", "fillna", "impute", "runif"]
+          "drop_duplicates", "fillna", "impute", "runif", "rank_within_group_by"]
 
 #: expression op → the test below that runs it through both clients
 EXPRESSION_PARITY_TESTS: dict[str, str] = {
@@ -327,6 +327,9 @@ def test_reorganisations(r, both):
     check(r, both, mk("group_by", F, by=["h", "g"], aggs=[{"agg": "median", "col": "p", "na": "ignore"}]))
     check(r, both, mk("sort", F, by=["g", "x"], ascending=[True, False]))
     check(r, both, mk("sort", F, by=["s"]))
+    check(r, both, mk("rank_within_group_by", F, group_by_cols=["g"], sort_cols=["x", "p"], ascending=[False, True]))
+    check(r, both, mk("rank_within_group_by", F, group_by_cols=["h", "g"], sort_cols=["s"], new_col_name="rk",
+                      sort_cols_sorted=True))
     check(r, both, mk("merge", F, {"op": "frame", "key": KEY2}, by_x=["g"], by_y=["g"], all_x=True))
     check(r, both, mk("merge", F, {"op": "frame", "key": KEY2}, all_x=True, all_y=True))
     kind, parts = check(r, both, mk("split_frame", F, ratios=[0.5], seed=3))

@@ -86,6 +86,7 @@ __all__ = [
     'pow',
     'prod',
     'quantile',
+    'rank_within_group_by',
     'rbind',
     'relevel',
     'rename',
@@ -1226,6 +1227,39 @@ def quantile(e1, /, *, probs=None, combine_method=None, weights=None):
     return _node('quantile', [e1], {'probs': probs, 'combine_method': combine_method, 'weights': weights})
 
 
+def rank_within_group_by(
+        e1,
+        /,
+        *,
+        group_by_cols,
+        sort_cols,
+        ascending=None,
+        new_col_name=None,
+        sort_cols_sorted=None):
+    """Rows sorted by `group_by_cols` (ascending) then `sort_cols` (`ascending` per sort column; stable, missing last) plus an int column `new_col_name` (default New_Rank_column): 1, 2, ... within each group; missing where a sort value is missing (not counted). `sort_cols_sorted`: re-sort the result by the sort columns.
+
+    Expression op ``rank_within_group_by``: 1 positional argument(s) (expressions, frames or literals).
+
+    Parameters
+    ----------
+    group_by_cols : JSON value
+        Required.
+    sort_cols : JSON value
+        Required.
+    ascending : JSON value, optional
+        Not sent when None (the server default applies).
+    new_col_name : JSON value, optional
+        Not sent when None (the server default applies).
+    sort_cols_sorted : JSON value, optional
+        Not sent when None (the server default applies).
+
+    Returns
+    -------
+    shoal.expr.Expr
+    """
+    return _node('rank_within_group_by', [e1], {'group_by_cols': group_by_cols, 'sort_cols': sort_cols, 'ascending': ascending, 'new_col_name': new_col_name, 'sort_cols_sorted': sort_cols_sorted})
+
+
 def rbind(e1, *args):
     """Rows of several frames one after the other (columns by position; enum domains unified).
 
@@ -1850,6 +1884,7 @@ OPS = {
     'pow': pow,
     'prod': prod,
     'quantile': quantile,
+    'rank_within_group_by': rank_within_group_by,
     'rbind': rbind,
     'relevel': relevel,
     'rename': rename,

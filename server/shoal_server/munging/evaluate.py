@@ -591,12 +591,13 @@ def _op_shape(ctx, n):
 
 # ================================================================================ table
 def _register_more():
-    from . import group_by, reduce, reorg, stats, textdate
+    from . import group_by, rank, reduce, reorg, stats, textdate
     OP_IMPL.update(textdate.OPS)
     OP_IMPL.update(stats.OPS)
     OP_IMPL.update(reduce.OPS)
     OP_IMPL.update(group_by.OPS)
     OP_IMPL.update(reorg.OPS)
+    OP_IMPL.update(rank.OPS)
 
 
 OP_IMPL = {

@@ -83,6 +83,8 @@ OPS: dict[str, OpSpec] = {
     "group_by": OpSpec(1, 1, ("by", "aggs"), ("by",)),
     "quantile": OpSpec(1, 1, ("probs", "combine_method", "weights")),
     "sort": OpSpec(1, 1, ("by", "ascending"), ("by",)),
+    "rank_within_group_by": OpSpec(1, 1, ("group_by_cols", "sort_cols", "ascending", "new_col_name",
+                                          "sort_cols_sorted"), ("group_by_cols", "sort_cols")),
     "merge": OpSpec(2, 2, ("by_x", "by_y", "all_x", "all_y")),
     "split_frame": OpSpec(1, 1, ("ratios", "seed"), ("ratios",)),
     "kfold_column": OpSpec(1, 1, ("nfolds", "seed")),
@@ -156,6 +158,10 @@ OP_HELP: dict[str, str] = {
     "group_by": "Group by the `by` columns and aggregate (`aggs`: [{agg, col, na}]); output sorted by key.",
     "quantile": "Exact quantiles at `probs` (`combine_method`, optional `weights` column).",
     "sort": "Rows sorted by `by` (`ascending` per key); stable, missing last.",
+    "rank_within_group_by": "Rows sorted by `group_by_cols` (ascending) then `sort_cols` (`ascending` per sort "
+                            "column; stable, missing last) plus an int column `new_col_name` (default "
+                            "New_Rank_column): 1, 2, ... within each group; missing where a sort value is missing "
+                            "(not counted). `sort_cols_sorted`: re-sort the result by the sort columns.",
     "merge": "Join two frames on `by_x`/`by_y` (default: common names); `all_x`, `all_y` for outer joins.",
     "split_frame": "Random split by `ratios` (`seed`): a list of frames.",
     "kfold_column": "A fold column: random fold ids in [0, `nfolds`) (`seed`).",
