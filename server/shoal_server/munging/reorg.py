@@ -22,6 +22,7 @@ from . import kernels as K
 from .chunkeval import ChunkEnv, eval_plan
 from .frames import ColumnData, store_columns
 from .join import distributed_merge  # also registers the probe task on every node
+from .radix import radix_order
 from .reduce import _from_float
 from .values import FrameVal, column_header, dedupe
 
@@ -229,10 +230,15 @@ def _sort_key(col: ColumnData) -> np.ndarray:
     return col.as_float()
 
 
+_RADIX_MIN_ROWS = 1000
+
+
 def sort_order(keys: list[np.ndarray], ascending: list[bool]) -> np.ndarray:
     """Stable row order by several keys, each ascending or descending, missing values last."""
     if not keys:
         return np.zeros(0, np.int64)
+    if len(keys[0]) >= _RADIX_MIN_ROWS:
+        return radix_order(keys, ascending)  # the same order, O(n) per pass instead of a comparison sort
     # numpy's stable sorts put NaN last, and -NaN is NaN: missing stays last in either direction.
     cols = [k if asc else -k for k, asc in zip(keys, ascending)]
     if len(cols) == 1:
