@@ -42,7 +42,7 @@ def nodes(n: int):
             made.append(node)
         if n > 1:
             for node in made:
-                node.cluster.wait_members(n, timeout=20)
+                node.cluster.wait_members(n, timeout=60)
             made[0].cluster.lock()
         yield made
     finally:
@@ -120,7 +120,7 @@ def test_fetch_chunk_brings_a_remote_chunk_bitwise_and_status_reports_every_node
         lo, hi = header.starts[remote], header.starts[remote + 1]
         assert codecs.decode_float64(chunk).tobytes() == x[lo:hi].tobytes()
         st = wait_until(lambda: (lambda s: s if all(r["frames"] == 1 for r in s["members"]) else None)(
-            a.cluster.status()), timeout=5, what="heartbeats to carry the frame counts")
+            a.cluster.status()), timeout=15, what="heartbeats to carry the frame counts")
         assert [r["name"] for r in st["members"]] == sorted(n.self_id for n in three)
         assert st["locked"] and st["healthy"] and st["size"] == 3
         by_id = {r["name"]: r for r in st["members"]}
@@ -186,3 +186,68 @@ def test_publish_frame_moves_staged_chunks_on_every_member_and_replicates_the_he
         finite = x[~np.isnan(x)]
         assert res["n"].tolist() == [finite.size, k.size]
         np.testing.assert_allclose(res["mean"], [finite.mean(), k.mean()], rtol=1e-12)
+
+
+def test_a_publish_that_one_member_refuses_is_dropped_by_the_members_that_took_it():
+    """All or nothing over the wire: when one member cannot take its part of a commit, the members
+    that already moved their chunks and registered the header drop both again before the error
+    reaches the caller, so no survivor keeps a frame whose other parts are missing."""
+    nrows, x, k = columns_data(seed=13)
+    with nodes(3) as three:
+        coord, good, bad = three
+        members = coord.cluster.lock()
+        starts = starts_from_nrows(nrows)
+        staging = "r.staging.1"
+        for i in range(len(nrows)):
+            home = next(n for n in three if n.self_id == home_of(i, members))
+            lo, hi = starts[i], starts[i + 1]
+            home.chunks.put_many(staging, [(0, i, codecs.encode("real", x[lo:hi], None)),
+                                           (1, i, codecs.encode("int", k[lo:hi].astype(np.int64), None))])
+        header = FrameHeader("r", (ColumnHeader("x", "real"), ColumnHeader("k", "int")), starts, tuple(members), 1)
+
+        def refuse(h):
+            raise ValueError("this member cannot register the header")
+
+        bad.catalog.put = refuse                     # its part fails after its chunks moved
+        with pytest.raises(Exception, match="cannot register the header"):
+            coord.cluster.publish_frame(staging, header.to_wire())
+        for node in (good, bad):
+            assert node.catalog.find("r") is None, node.self_id
+            assert node.chunks.frame_bytes("r") == 0, node.self_id
+
+
+def test_a_failed_batched_put_raises_only_after_every_batch_ended(monkeypatch):
+    """When one batch of a large ``put_chunks`` fails (e.g. over the member's memory budget), the
+    error comes back only after the other batches ended, so the caller's clean-up on the member
+    (discarding the staged chunks) runs after them and nothing is stored behind it."""
+    import threading
+
+    from shoal_server.cluster import view as view_mod
+    from shoal_server.errors import MemoryExceeded
+
+    monkeypatch.setattr(view_mod, "PUT_BATCH_BYTES", 1000)       # every chunk becomes its own message
+    rng = np.random.default_rng(6)
+    with nodes(2) as (a, b):
+        real_put = b.chunks.put_many
+        calls = []
+        lock = threading.Lock()
+
+        def put_many(key, items):
+            items = list(items)
+            with lock:
+                calls.append([i for _c, i, _ch in items])
+                first = len(calls) == 1
+            if first:
+                raise MemoryExceeded("over the budget (test)", {})
+            time.sleep(0.5)                                        # the other batches are slower
+            real_put(key, items)
+
+        b.chunks.put_many = put_many
+        items = [(0, i, codecs.encode("real", rng.standard_normal(300), None)) for i in range(3)]
+        with pytest.raises(MemoryExceeded):
+            a.cluster.put_chunks(b.self_id, "big.staging.1", items)
+        b.chunks.remove_frame("big.staging.1")                     # the caller's discard on the member
+        time.sleep(1.0)
+        assert len(calls) == 3
+        assert b.chunks.frame_bytes("big.staging.1") == 0
+        assert not any(b.chunks.has("big.staging.1", 0, i) for i in range(3))

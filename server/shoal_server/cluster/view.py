@@ -223,7 +223,8 @@ class ClusterView:
                    timeout: float | None = None) -> None:
         """Store ``chunks`` (``(col_idx, chunk_idx, chunk)``) on ``member``; blocks until stored.
 
-        Sent in batches of at most ``PUT_BATCH_BYTES`` of buffers (one chunk may exceed it).
+        Sent in batches of at most ``PUT_BATCH_BYTES`` of buffers (one chunk may exceed it); on a
+        failure, raises the first error once every batch has ended.
         """
         batch: list[dict] = []
         size = 0
@@ -239,8 +240,9 @@ class ClusterView:
             size += nbytes
         if batch:
             futures.append(self.submit(member, "store.put_chunks", {"frame": frame_key, "chunks": batch}, timeout))
-        for fut in futures:
-            fut.result()
+        # every batch ends before an error is raised: a batch still in flight must not be stored
+        # after the caller's clean-up (discarding what it staged) ran on the member
+        _wait_all(futures)
 
     def fetch_chunk(self, member: str, frame_key: str, col_idx: int, chunk_idx: int,
                     timeout: float | None = 60.0) -> Any:
@@ -286,11 +288,40 @@ class ClusterView:
         """On every other live member: move the chunks staged under ``staging_key`` (if it holds any)
         to the frame's key, then apply its header (one message per member; blocks until all did).
 
-        The coordinator does its own part (``FrameBuilder.commit``); this is the remote half.
+        The coordinator does its own part (``FrameBuilder.commit``); this is the remote half. All or
+        nothing: when one member fails (or is lost), the members that took their part drop the frame
+        again (catalog entry and chunks) before the error is raised, so none keeps a frame whose
+        other parts are missing; the caller drops its own part and the staged chunks.
         """
         others = [m for m in self.live_members() if m != self.self_id]
         payload = {"staging": str(staging_key), "header": header_wire}
-        _wait_all([self.submit(m, "store.publish", payload, timeout) for m in others])
+        futures = []
+        try:
+            for m in others:
+                futures.append(self.submit(m, "store.publish", payload, timeout))
+            _wait_all(futures)
+        except BaseException:
+            key = header_wire.get("key") if isinstance(header_wire, dict) else None
+            if isinstance(key, str):
+                self._unpublish(key, others, timeout)
+            raise
+
+    def _unpublish(self, key: str, members: list[str], timeout: float | None) -> None:
+        """Best effort: ``catalog.remove`` ``key`` on every one of ``members`` still live."""
+        lost = self.lost()
+        futures = {}
+        for m in members:
+            if m in lost:
+                continue
+            try:
+                futures[m] = self.submit(m, "catalog.remove", {"key": str(key)}, timeout)
+            except Exception as exc:  # noqa: BLE001 - e.g. shutting down: the others still drop it
+                log.warning("dropping the half-published frame %s on %s failed: %s", key, m, exc)
+        for m, fut in futures.items():
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - a lost member holds nothing reachable
+                log.warning("dropping the half-published frame %s on %s failed: %s", key, m, exc)
 
     def broadcast_header(self, header_wire: dict, timeout: float | None = 30.0) -> None:
         """Apply a catalog entry (``FrameHeader.to_wire()``) on every other live member."""

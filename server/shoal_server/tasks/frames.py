@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ..errors import NodeLost
 from ..store.frame import FrameHeader
 from .registry import IndexedTask, register_task
 
@@ -63,12 +64,29 @@ def _on_members(node, task: str, params: dict, members) -> None:
 
 
 def publish(node, staging: str, header: FrameHeader) -> FrameHeader:
-    """Make ``header`` (whose chunks sit under ``staging`` on every member) visible everywhere."""
-    _on_members(node, PublishChunks.name, {"staging": staging, "dest": header.key}, header.members)
-    node.catalog.put(header)
+    """Make ``header`` (whose chunks sit under ``staging`` on every member) visible everywhere.
+
+    All or nothing: when a member is already lost nothing is touched (``node_lost``); when a member
+    fails part-way, the members that had moved their chunks to the key drop them again and the
+    header is removed everywhere, so no frame with missing parts is ever visible (the caller still
+    discards ``staging``).
+    """
+    members = list(header.members)
     cluster = node.cluster
-    if cluster is not None and list(header.members) != [node.self_id]:
-        cluster.broadcast_header(header.to_wire())
+    spread = cluster is not None and members != [node.self_id]
+    if spread:
+        gone = sorted(set(members) & set(cluster.lost()))
+        if gone:
+            raise NodeLost(f"Node {gone[0]} was lost; frame `{header.key}` had chunks on it, so it cannot be "
+                           f"published. The other nodes keep serving.", {"node": gone[0], "frame": header.key})
+    try:
+        _on_members(node, PublishChunks.name, {"staging": staging, "dest": header.key}, members)
+        node.catalog.put(header)
+        if spread:
+            cluster.broadcast_header(header.to_wire())
+    except BaseException:
+        _remove_everywhere(node, header.key, members)
+        raise
     return header
 
 
@@ -91,9 +109,15 @@ def delete_frame(node, key: str) -> None:
     header = node.catalog.remove(key)
     if header is None:
         return
+    _remove_everywhere(node, key, header.members)
+
+
+def _remove_everywhere(node, key: str, members) -> None:
+    """Best effort: drop catalog entry ``key`` and its chunks here and on every live member."""
+    node.catalog.remove(key)
     if node.cluster is not None:
         try:
             node.cluster.broadcast_remove(key)
-        except Exception:  # noqa: BLE001 - members that cannot hear it hold nothing reachable
-            pass
-    discard(node, key, header.members)
+        except Exception as exc:  # noqa: BLE001 - members that cannot hear it hold nothing reachable
+            log.warning("removing %s from the other members' catalogs: %s", key, exc)
+    discard(node, key, members)

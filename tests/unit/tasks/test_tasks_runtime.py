@@ -13,6 +13,7 @@ from shoal_server.store.codecs import decode_float64, encode
 from shoal_server.store.frame import ColumnHeader
 from shoal_server.store.types import ColType
 from shoal_server.tasks import IndexedTask, MRTask, register_task
+from shoal_server.tasks.frames import discard
 
 
 @register_task
@@ -206,3 +207,203 @@ def test_clean_up_runs_on_every_live_member_despite_a_lost_and_a_failing_one():
         discard(coordinator, "staged", members)
         assert {m: by_id[m].chunks.has("staged", 0, 0) for m in members} == \
             {members[0]: False, lost: True, bad: False, members[3]: False}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# failure paths of the fan-out over several members (in-process nodes joined by a fake cluster view)
+
+def _fakes():
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    import fakecluster
+    return fakecluster
+
+
+class _CancellingView:
+    """Mixin for the fake view: ``task.cancel`` reaches the member's runtime (as on the wire)."""
+
+    def submit(self, member, op, payload, timeout=None):
+        import concurrent.futures as cf
+        fut = cf.Future()
+        if op == "task.cancel":
+            fut.set_result({"cancelled": self.nodes[member].runtime.cancel_remote(payload["token"])})
+        else:
+            fut.set_result(None)
+        return fut
+
+
+def _fake_nodes(n, base_port, cancels=True):
+    """``n`` in-process nodes joined by fake views (``task.cancel`` delivered when ``cancels``)."""
+    import concurrent.futures as cf
+    import contextlib
+
+    fc = _fakes()
+    view_cls = type("_View", (_CancellingView, fc.FakeMungingView), {}) if cancels else fc.FakeMungingView
+
+    @contextlib.contextmanager
+    def made():
+        nodes = [Node(NodeConfig(threads=2, port=base_port + 10 * i)) for i in range(n)]
+        pool = cf.ThreadPoolExecutor(8)
+        by_id = {x.self_id: x for x in nodes}
+        for x in nodes:
+            x.cluster = view_cls(by_id, pool, x.self_id)
+        try:
+            yield nodes
+        finally:
+            pool.shutdown()
+            for x in nodes:
+                x.close()
+
+    return made()
+
+
+_stage_log: list = []
+_stage_lock = threading.Lock()
+_chunk: list = []
+
+
+def _one_chunk():
+    """A small encoded chunk (made once, before the timed parts: encoding compiles on first use)."""
+    if not _chunk:
+        _chunk.append(encode(ColType.REAL, np.array([1.5, -2.25, 7.0]), np.zeros(3, bool)))
+    return _chunk[0]
+
+
+@register_task
+class _StageSlow(IndexedTask):
+    """Per index: fails at once on ``params["bad"]``; elsewhere works ~40 ms (checking for
+    cancellation like a kernel loop) plus ``params["tail"]`` s without a check, then stages one
+    chunk under ``params["key"]``."""
+    name = "test.stage_slow"
+
+    def map(self, ctx, index, params):
+        if ctx.node.self_id == params["bad"]:
+            raise ValueError(f"index {index} refuses on {params['bad']}")
+        for _ in range(8):
+            time.sleep(0.005)
+            ctx.check()
+        time.sleep(params.get("tail", 0.0))        # the last stretch of a kernel, between two checks
+        ctx.node.chunks.put_many(params["key"], [(0, index, _one_chunk())])
+        with _stage_lock:
+            _stage_log.append((ctx.node.self_id, index))
+        return {}
+
+    def reduce(self, a, b):
+        return {}
+
+
+def test_a_failure_on_another_member_stops_the_local_maps_at_once():
+    """A remote failure (e.g. a lost node) ends the fan-out within a chunk's time, not after this
+    node's whole share: the job's ``node_lost`` must come within seconds under load too."""
+    _one_chunk()
+    with _fake_nodes(2, 63100) as (a, b):
+        members = sorted([a.self_id, b.self_id])
+        coord = a
+        _stage_log.clear()
+        n = 200                                    # 100 local indices x 40 ms on 2 threads: ~2 s
+        t0 = time.monotonic()
+        with pytest.raises(ValueError, match="refuses"):
+            coord.runtime.run_indexed("test.stage_slow", n, {"bad": b.self_id, "key": "s"}, members=members)
+        took = time.monotonic() - t0
+        local = [i for m, i in _stage_log if m == coord.self_id]
+        assert took < 1.0, took
+        assert len(local) < 50, len(local)
+        discard(coord, "s", members)
+
+
+def test_after_a_failure_no_member_writes_staged_chunks_behind_the_callers_discard():
+    """The failing fan-out tells the other members to stop and waits until they did before it
+    raises, so the caller's clean-up (``frames.discard``) is the last word on every member."""
+    _one_chunk()
+    # task.cancel delivered or lost on the way; the failure on the coordinator itself or elsewhere
+    for cancels, bad_at in ((True, 0), (False, 0), (True, 2), (False, 2)):
+        with _fake_nodes(3, 63200, cancels=cancels) as three:
+            members = sorted(x.self_id for x in three)
+            by_id = {x.self_id: x for x in three}
+            coord, bad = by_id[members[0]], members[bad_at]
+            _stage_log.clear()
+            # one index per member: a member's map is mid-kernel when the failure comes, and its
+            # compute pool has a free thread that would run an early discard at once
+            with pytest.raises(ValueError, match="refuses"):
+                coord.runtime.run_indexed("test.stage_slow", 3, {"bad": bad, "key": "st", "tail": 0.3},
+                                          members=members)
+            discard(coord, "st", members)
+            time.sleep(0.4)                        # a map still running would write meanwhile
+            held = {m: [i for i in range(3) if by_id[m].chunks.has("st", 0, i)] for m in members}
+            assert held == {m: [] for m in members}, (cancels, bad_at)
+            assert all(x.runtime.remote_maps_running() == 0 for x in three)
+
+
+def test_run_on_each_live_goes_on_when_sending_to_one_member_raises():
+    with _fake_nodes(3, 63300) as three:
+        members = sorted(x.self_id for x in three)
+        by_id = {x.self_id: x for x in three}
+        for x in three:
+            x.chunks.put_many("staged", [(0, 0, encode(ColType.REAL, np.ones(3), np.zeros(3, bool)))])
+        coord = by_id[members[0]]
+        view = coord.cluster
+        real_submit = view.submit_indexed
+
+        def submit_indexed(member, *args, **kw):
+            if member == members[1]:
+                raise RuntimeError("the cluster loop is closing")
+            return real_submit(member, *args, **kw)
+
+        view.submit_indexed = submit_indexed
+        failed = coord.runtime.run_on_each_live("frames.discard", {"key": "staged"}, members)
+        assert set(failed) == {members[1]} and isinstance(failed[members[1]], RuntimeError)
+        assert {m: by_id[m].chunks.has("staged", 0, 0) for m in members} == \
+            {members[0]: False, members[1]: True, members[2]: False}
+
+
+def _stage_frame(three, members, staging, dest):
+    from shoal_server.store.frame import FrameHeader
+    from shoal_server.store.layout import home_of, starts_from_nrows
+
+    by_id = {x.self_id: x for x in three}
+    nrows = [3, 4, 5, 6, 7, 8]
+    for i, nr in enumerate(nrows):
+        by_id[home_of(i, members)].chunks.put_many(staging, [(0, i, encode(ColType.REAL, np.arange(nr, dtype=float),
+                                                                            np.zeros(nr, bool)))])
+    return FrameHeader(dest, (ColumnHeader("x", ColType.REAL),), starts_from_nrows(nrows), tuple(members), 1)
+
+
+def test_a_publish_that_fails_on_one_member_leaves_the_frame_nowhere():
+    """All or nothing: members that moved their chunks to the key before another member failed
+    drop them again, and no catalog keeps the header."""
+    from shoal_server.tasks.frames import publish
+
+    with _fake_nodes(3, 63400) as three:
+        members = sorted(x.self_id for x in three)
+        by_id = {x.self_id: x for x in three}
+        coord, bad = by_id[members[0]], by_id[members[1]]
+        header = _stage_frame(three, members, "pub.staging", "pub")
+
+        def refuse(old, new):
+            raise ValueError("this member cannot take its part")
+
+        bad.chunks.rename_frame = refuse
+        with pytest.raises(ValueError, match="cannot take its part"):
+            publish(coord, "pub.staging", header)
+        discard(coord, "pub.staging", members)       # what every caller does on failure
+        for m in members:
+            assert by_id[m].chunks.frame_bytes("pub") == 0, m
+            assert by_id[m].chunks.frame_bytes("pub.staging") == 0, m
+            assert by_id[m].catalog.find("pub") is None, m
+
+
+def test_a_publish_with_a_lost_member_refuses_before_touching_anything():
+    from shoal_server.errors import NodeLost
+    from shoal_server.tasks.frames import publish
+
+    with _fake_nodes(3, 63500) as three:
+        members = sorted(x.self_id for x in three)
+        by_id = {x.self_id: x for x in three}
+        header = _stage_frame(three, members, "pl.staging", "pl")
+        for x in three:
+            x.cluster.lost = lambda: {members[2]}
+        with pytest.raises(NodeLost) as err:
+            publish(by_id[members[0]], "pl.staging", header)
+        assert err.value.details["node"] == members[2]
+        assert all(by_id[m].chunks.frame_bytes("pl") == 0 and by_id[m].chunks.frame_bytes("pl.staging") > 0
+                   for m in members)
