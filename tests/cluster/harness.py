@@ -155,7 +155,7 @@ class NodeProc:
         assert code == 200, body
         return body["job"]
 
-    def wait_job(self, key: str, timeout: float = 60.0) -> dict:
+    def wait_job(self, key: str, timeout: float = 300.0) -> dict:
         """Wait until job ``key`` ends; return it."""
         return wait_until(lambda: (lambda j: j if j["status"] in ("DONE", "FAILED", "CANCELLED") else None)(
             self.job(key)), timeout=timeout, interval=0.1, what=f"job {key} to end")
@@ -259,7 +259,7 @@ class Cluster:
                 raise NodeStartError(f"node {node.id} did not serve within the time limit:\n{node.log()[-3000:]}")
             time.sleep(0.1)
 
-    def wait_members(self, nodes: list[NodeProc] | None = None, timeout: float = 20.0) -> list[str]:
+    def wait_members(self, nodes: list[NodeProc] | None = None, timeout: float = 60.0) -> list[str]:
         """Wait until each of ``nodes`` reports exactly their ids as the agreed members."""
         nodes = nodes if nodes is not None else self.nodes
         want = sorted(n.id for n in nodes)

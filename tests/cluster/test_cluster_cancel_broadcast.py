@@ -66,7 +66,7 @@ def test_cancelling_a_job_stops_the_maps_running_on_other_nodes():
         job = coord.jobs.start("test", "slow fan-out",
                                lambda job: coord.runtime.run_indexed(SlowIndex.name, n, job=job))
         others = [node for node in three[1:]]
-        wait_until(lambda: all(len(_started.get(o.self_id, [])) >= 3 for o in others), timeout=10,
+        wait_until(lambda: all(len(_started.get(o.self_id, [])) >= 3 for o in others), timeout=30,
                    what="maps started on every other node")
         t0 = time.monotonic()
         coord.jobs.cancel(job.key)

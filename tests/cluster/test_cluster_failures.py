@@ -21,7 +21,10 @@ from harness import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-HB = dict(heartbeat_interval=0.2, heartbeat_timeout=1.5)
+# 2.5 s of silence before a loss: under load (2 cores shared by three nodes, a parse and numba
+# compiles) a healthy node's loop was seen to stall 1.3-2.1 s, and at 1.5 s the survivors fenced
+# it; the bars asserted below (loss seen <= 5 s, job FAILED <= 10 s) are unchanged
+HB = dict(heartbeat_interval=0.2, heartbeat_timeout=2.5)
 
 
 def _shoalcol_upload(node, key, n, seed):
@@ -84,7 +87,7 @@ def test_kill9_during_a_parse_fails_the_job_naming_the_node_and_lost_frames_say_
     assert code == 202, body
     key = body["job"]["key"]
     job = wait_until(lambda: (lambda j: j if j["progress"] >= 0.15 or j["status"] not in ("CREATED", "RUNNING")
-                              else None)(a.job(key)), timeout=60, interval=0.02, what="the parse to be parsing ranges")
+                              else None)(a.job(key)), timeout=180, interval=0.02, what="the parse to be parsing ranges")
     assert job["status"] == "RUNNING", job
     t_kill = time.monotonic()
     c.kill(victim, signal.SIGKILL)
@@ -102,7 +105,7 @@ def test_kill9_during_a_parse_fails_the_job_naming_the_node_and_lost_frames_say_
         rows = {r["name"]: r for r in node.status()["nodes"]}
         assert rows[victim.id]["health"] == "lost" and rows[a.id]["health"] == rows[b.id]["health"] == "healthy"
     staged = wait_until(lambda: (lambda r: r if all(x["frame_memory"] < 64 << 10 for x in r) else None)(
-        [r for r in a.status()["nodes"] if r["name"] != victim.id]), timeout=5, what="staged chunks to be freed")
+        [r for r in a.status()["nodes"] if r["name"] != victim.id]), timeout=30, what="staged chunks to be freed")
     assert len(staged) == 2
 
 
@@ -126,7 +129,7 @@ def test_kill9_during_a_long_task_then_a_frozen_node_is_lost_and_fenced(make_clu
         jobs = a.get("/api/v1/jobs")[1]["jobs"]
         return next((j for j in jobs if j["kind"] == "evaluate" and j["status"] == "RUNNING"), None)
 
-    job = wait_until(running_job, timeout=20, interval=0.02, what="the evaluate job to run")
+    job = wait_until(running_job, timeout=60, interval=0.02, what="the evaluate job to run")
     time.sleep(0.5)
     assert a.job(job["key"])["status"] == "RUNNING", "the task ended before the kill: make it longer"
     t_kill = time.monotonic()
@@ -158,7 +161,7 @@ def test_kill9_during_a_long_task_then_a_frozen_node_is_lost_and_fenced(make_clu
         me = next(r for r in st["nodes"] if r["self"])
         return st if me["health"] == "fenced" else None
 
-    st = wait_until(fenced_self, timeout=10, what="the resumed node to learn it is fenced")
+    st = wait_until(fenced_self, timeout=30, what="the resumed node to learn it is fenced")
     assert st["healthy"] is False
     time.sleep(1.0)
     rows = {r["name"]: r["health"] for r in a.status()["nodes"]}

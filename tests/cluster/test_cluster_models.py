@@ -47,7 +47,7 @@ def c3(tmp_path_factory):
         df = _write(path)
         code, body = c.nodes[0].post("/api/v1/import_file", {"path": [path], "destination_frame": "t"})
         assert code == 202, body
-        assert c.nodes[0].wait_job(body["job"]["key"], timeout=60)["status"] == "DONE"
+        assert c.nodes[0].wait_job(body["job"]["key"], timeout=300)["status"] == "DONE"
         yield c, path, df
 
 
@@ -79,7 +79,7 @@ PARAMS = {
 def _train_on(node, key, family):
     code, body = node.post("/api/v1/model_builders/glm", dict(PARAMS[family], training_frame="t", model_id=key))
     assert code == 202, body
-    job = node.wait_job(body["job"]["key"], timeout=60)
+    job = node.wait_job(body["job"]["key"], timeout=300)
     assert job["status"] == "DONE", job
     return key
 
@@ -140,7 +140,7 @@ def test_glm_on_three_nodes_equals_one_node_and_is_served_by_every_node(c3, one,
     # predict through node 2 (not the one that trained), read the predictions from node 1
     code, body = c.nodes[2].post(f"/api/v1/models/{key}/predict", {"frame": "t", "destination_frame": f"p_{family}"})
     assert code == 202, body
-    assert c.nodes[2].wait_job(body["job"]["key"], timeout=60)["status"] == "DONE"
+    assert c.nodes[2].wait_job(body["job"]["key"], timeout=300)["status"] == "DONE"
     code, data = c.nodes[1].download(f"p_{family}", "csv")
     assert code == 200, data[:300]
     pred = pd.read_csv(io.BytesIO(data))

@@ -31,7 +31,7 @@ def c3():
         df.to_csv(path, index=False)
         code, body = c.nodes[0].post("/api/v1/import_file", {"path": [path], "destination_frame": "m"})
         assert code == 202, body
-        assert c.nodes[0].wait_job(body["job"]["key"], timeout=60)["status"] == "DONE"
+        assert c.nodes[0].wait_job(body["job"]["key"], timeout=300)["status"] == "DONE"
         yield c, df
 
 
@@ -39,7 +39,7 @@ def _eval(node, expr, dest=None):
     body = {"expr": expr}
     if dest:
         body["dest"] = dest
-    code, res = node.post("/api/v1/evaluate", body, timeout=120)
+    code, res = node.post("/api/v1/evaluate", body, timeout=300)
     assert code == 200, res
     return res
 

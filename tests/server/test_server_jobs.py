@@ -30,15 +30,17 @@ def test_registry_needs_no_arguments_and_runs_a_job_to_done():
 def test_progress_is_clamped_and_monotone():
     reg = JobRegistry()
     gate = threading.Event()
+    updated = threading.Event()
 
     def work(job):
         job.update(progress=0.7)
         job.update(progress=0.2)
         job.update(progress=5)
+        updated.set()
         gate.wait(5)
 
     job = reg.start("t", "d", work)
-    time.sleep(0.1)
+    assert updated.wait(30)                # the job thread may start late on a loaded machine
     assert job.to_wire()["progress"] == 1.0
     gate.set()
     job.wait(5)
@@ -47,8 +49,10 @@ def test_progress_is_clamped_and_monotone():
 def test_cancel_stops_a_job_within_two_seconds():
     reg = JobRegistry()
     cleaned = threading.Event()
+    running = threading.Event()
 
     def work(job):
+        running.set()
         try:
             while True:
                 job.check()
@@ -57,7 +61,7 @@ def test_cancel_stops_a_job_within_two_seconds():
             cleaned.set()
 
     job = reg.start("t", "spin", work)
-    time.sleep(0.05)
+    assert running.wait(30)                # cancel a job that runs (not one that never started)
     t0 = time.monotonic()
     reg.cancel(job.key)
     assert job.wait(2)
@@ -78,7 +82,7 @@ def test_time_limit_fails_the_job_with_job_timeout():
             time.sleep(0.01)
 
     job = reg.start("t", "slow", work, max_runtime_secs=0.2)
-    assert job.wait(3)
+    assert job.wait(30)
     w = job.to_wire()
     assert w["status"] == FAILED and w["error"]["code"] == "job_timeout"
     assert "max_runtime_secs" in w["error"]["message"]
@@ -128,16 +132,18 @@ def test_on_cancel_callback_runs_once_cancel_is_asked():
     reg = JobRegistry()
     hit = threading.Event()
     gate = threading.Event()
+    registered = threading.Event()
 
     def work(job):
         job.on_cancel(hit.set)
-        gate.wait(5)
+        registered.set()
+        gate.wait(30)
         job.check()
 
     job = reg.start("t", "d", work)
-    time.sleep(0.05)
+    assert registered.wait(30)             # the job thread may start late on a loaded machine
     job.cancel()
-    assert hit.wait(1)
+    assert hit.wait(5)
     gate.set()
     job.wait(5)
     assert job.status == CANCELLED
