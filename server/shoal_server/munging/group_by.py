@@ -3,9 +3,13 @@
 Technical note. Two paths. (1) Every key an enum or integral (ranges of non-enum keys from cached
 rollups, a cached earlier pass, or ``munging.key_range``): each row's key tuple becomes one int64
 code (key 0 most significant, missing = each key's last code), so code order is the result's order
-and nothing is sorted at the end (``munging.group_by_codes``). Per chunk the groups come from direct
-addressing (small code spans) or a sort; per group the kernels keep the row count and, per value
-column, n, missing count and sum, plus (mean, M2) and min/max only when an aggregate needs them.
+and nothing is sorted at the end (``munging.group_by_codes``). Per chunk, keys and values are read
+straight from the encoded chunks where the codec allows it (``_source``: biased_int, categorical,
+scaled_decimal, float64 buffers; the same values as decoding, so the same bits), else evaluated to
+float64. The group ids are the codes themselves for small spans (the key pass counts the rows per
+code), else come from direct addressing or a sort; per group the kernels keep the row count and,
+per value column, missing count and sum (n = rows - missing), plus (mean, M2) and min/max only
+when an aggregate needs them.
 The runtime's reduce only lists the chunks' partials; the coordinator merges them all at once
 (``_merge_parts``), per group in the fixed tree over chunk indices: dense per-code buffers and a
 binary counter over the chunks for small code spans, else a k-way merge of the chunks' ascending
@@ -83,6 +87,41 @@ def _group_stats(gid: np.ndarray, ng: int, x: np.ndarray) -> dict:
     st.update({k: np.empty(ng, np.float64) for k in ("sum", "mean", "m2", "min", "max")})
     K.group_moments(gid, ng, x, st["n"], st["nas"], st["sum"], st["mean"], st["m2"], st["min"], st["max"])
     return st
+
+
+_NO_ROWS = np.zeros(0, np.int64)
+#: Code spans up to this (or up to the chunk's rows) use the codes as group ids (``GroupByCodes``).
+_DIRECT_MIN = 4096
+
+
+def _source(plan, env: ChunkEnv) -> tuple:
+    """``(q, mode, bias, p, sentinel)``: what the ``kernels.source_*`` kernels read for a key or
+    value plan on this chunk. A stored column whose codec they read directly (biased_int,
+    categorical, scaled_decimal, float64) gives its encoded buffer, so nothing is decoded into a
+    float64 copy first; any other plan is evaluated (float64, NaN missing; ``SRC_FLOAT``)."""
+    if isinstance(plan, (list, tuple)) and len(plan) == 4 and plan[0] == "ref" and plan[3] != "string":
+        ch = env.chunk(plan[1], plan[2])
+        codec = ch.codec
+        q = ch.buffers[0] if len(ch.buffers) == 1 else None
+        if q is not None and q.ndim == 1 and len(q) == env.nrows:
+            top = _SRC_INTS.get(q.dtype)
+            if top is not None and codec in ("biased_int", "categorical", "scaled_decimal"):
+                q = np.ascontiguousarray(q)
+                if codec == "categorical":  # codes (missing: the top value; -1 in int32 buffers)
+                    return q, K.SRC_INT, 0, 1.0, top
+                if top >= 0:  # (int32 buffers are categorical only)
+                    if codec == "biased_int":
+                        return q, K.SRC_INT, int(ch.meta["bias"]), 1.0, top
+                    return q, K.SRC_SCALED, int(ch.meta["bias"]), 10.0 ** int(ch.meta["scale"]), top
+            elif codec == "float64" and q.dtype == np.float64:
+                return np.ascontiguousarray(q), K.SRC_FLOAT, 0, 1.0, 0
+    return np.ascontiguousarray(eval_plan(plan, env), dtype=np.float64), K.SRC_FLOAT, 0, 1.0, 0
+
+
+#: Buffer dtypes the source kernels read -> the missing marker of biased_int / scaled_decimal /
+#: narrow categorical buffers (their top value); int32 (wide categorical codes, -1 missing): -1.
+_SRC_INTS = {np.dtype(np.uint8): 0xFF, np.dtype(np.uint16): 0xFFFF, np.dtype(np.uint32): 0xFFFFFFFF,
+             np.dtype(np.int32): -1}
 
 
 @register_task
@@ -164,7 +203,7 @@ class KeyRange(MRTask):
         r = np.zeros((len(params["keys"]), 4), np.float64)
         r[:, 0], r[:, 1] = np.inf, -np.inf
         for q, p in enumerate(params["keys"]):
-            K.key_range(np.ascontiguousarray(eval_plan(p, env), dtype=np.float64), r[q])
+            K.source_key_range(*_source(p, env), r[q])
         return {"r": r}
 
     def reduce(self, a, b):
@@ -195,31 +234,47 @@ class GroupByCodes(MRTask):
         starts = params["starts"]
         env = ChunkEnv(ctx.node.chunks, chunk_idx, starts[chunk_idx + 1] - starts[chunk_idx], starts[chunk_idx])
         nrows = env.nrows
-        kv = np.empty((len(params["keys"]), nrows), np.float64)
-        for q, p in enumerate(params["keys"]):
-            kv[q] = eval_plan(p, env)
-        codes = np.empty(nrows, np.int64)
-        K.composite_keys(kv, np.asarray(params["los"], np.float64), np.asarray(params["radix"], np.int64), codes)
         span = int(params["span"])
-        gid = np.empty(nrows, np.int64)
-        if span <= 4 * nrows + 4096:
-            u = K.dense_groups(codes, span, gid)
-        else:
-            u, inv = np.unique(codes, return_inverse=True)
-            gid = inv.reshape(-1).astype(np.int64, copy=False)
-        ng = len(u)
+        exact = params["exact"]
+        # small code spans: the codes themselves are the group ids (per-code statistics, compacted
+        # to the codes present at the end); else dense ids from direct addressing or a sort
+        direct = span <= max(nrows, _DIRECT_MIN)
         nv = len(params["values"])
-        xs = np.empty((nv, nrows), np.float64)
-        for j, p in enumerate(params["values"]):
-            xs[j] = eval_plan(p, env)
         lay = np.asarray(params["lay"], np.int64).reshape(nv, 5)
-        ist = np.empty((1 + 2 * nv, ng), np.int64)
+        codes = np.empty(nrows, np.int32 if direct else np.int64)
+        nk = len(params["keys"])
+        if direct:  # the key pass also counts the rows per code
+            gid, ng = codes, span
+            ist = np.empty((1 + 2 * nv, ng), np.int64)
+        for q, (p, lo, rad) in enumerate(zip(params["keys"], params["los"], params["radix"])):
+            K.source_key_codes(*_source(p, env), float(lo), int(rad), q == 0, codes,
+                               ist[0] if direct and q == nk - 1 else _NO_ROWS)
+        if not direct:
+            if span <= 4 * nrows + 4096:
+                gid = np.empty(nrows, np.int32)
+                u = K.dense_groups(codes, span, gid)
+            else:
+                u, inv = np.unique(codes, return_inverse=True)
+                gid = inv.reshape(-1).astype(np.int32)
+            ng = len(u)
+            ist = np.empty((1 + 2 * nv, ng), np.int64)
+            K.group_row_counts(gid, ng, ist[0])
         fst = np.empty((int(lay.max(initial=-1)) + 1, ng), np.float64)
-        K.group_stats(gid, ng, xs, lay, ist, fst)
-        out = {"ci": [int(chunk_idx)], "codes": [u], "ist": [ist], "fst": [fst]}
-        for j in params["exact"]:
-            out[f"xv.{j}"] = [xs[j].copy()]
-            out[f"xk.{j}"] = [codes]
+        xs = {}
+        for j, p in enumerate(params["values"]):
+            src = _source(p, env)
+            K.source_group_stats(gid, ng, *src, lay[j], j, ist, fst)
+            if j in exact:
+                xs[j] = src[0] if src[1] == K.SRC_FLOAT else np.ascontiguousarray(eval_plan(p, env), np.float64)
+        if direct:
+            u = np.flatnonzero(ist[0])
+            ist, fst = ist[:, u], fst[:, u]
+        out = {"ci": [int(chunk_idx)], "codes": [u.astype(np.int64, copy=False)], "ist": [ist], "fst": [fst]}
+        if exact:
+            codes64 = codes.astype(np.int64, copy=False)
+            for j in exact:
+                out[f"xv.{j}"] = [np.array(xs[j], np.float64)]
+                out[f"xk.{j}"] = [codes64]
         return out
 
     def reduce(self, a, b):

@@ -13,7 +13,8 @@ __all__ = ["compare_values", "kleene_and", "kleene_or", "ifelse_values", "string
            "strings_equal", "take_strings", "signif_values", "cumulate", "CMP_CODES", "CUM_CODES", "warm_up",
            "group_rows", "group_moments", "group_order_stats", "group_sort_values", "key_range", "composite_keys",
            "dense_groups", "group_stats", "join_pairs", "kway_merge_groups", "dense_tree_merge",
-           "decode_key_column",
+           "decode_key_column", "source_key_range", "source_key_codes", "group_row_counts",
+           "source_group_stats", "SRC_INT", "SRC_SCALED", "SRC_FLOAT",
            "bin_counts", "bin_members", "decode_keys"]
 
 _JIT = dict(nogil=True, cache=True)
@@ -247,6 +248,24 @@ def warm_up() -> None:
     for out_k, miss in ((np.empty(len(u), np.int64), 0), (np.empty(len(u), np.int32), -1)):
         decode_key_column(u.copy(), 3, 0, miss, out_k, np.empty(len(u), np.bool_))
     join_pairs(np.array([0, -1, 1], np.int64), np.array([1, 0, -1], np.int64), 2, True, True)
+    # group_by straight from encoded chunks: every buffer dtype of the codecs read directly, writable
+    # and read-only (chunks received from another node), codes int32 (direct) and int64
+    g3 = np.array([0, 1, 0], np.int32)
+    rows = np.zeros(2, np.int64)
+    lay1 = np.array([0, 1, 2, 3, 4], np.int64)
+    for dt in (np.uint8, np.uint16, np.uint32, np.int32, np.float64):
+        for writeable in (True, False):
+            q = np.array([0, 1, 2], dt)
+            q.flags.writeable = writeable
+            mode = SRC_FLOAT if dt == np.float64 else SRC_INT
+            source_key_range(q, mode, 0, 1.0, 255, np.array([np.inf, -np.inf, 0.0, 0.0]))
+            for out_k in (np.empty(3, np.int32), np.empty(3, np.int64)):
+                source_key_codes(q, mode, 0, 1.0, 255, 0.0, 4, True, out_k, rows[:0])
+            source_key_codes(q, mode, 0, 1.0, 255, 0.0, 4, False, g3.copy(), np.zeros(16, np.int64))
+            ist1, fst1 = np.zeros((3, 2), np.int64), np.zeros((5, 2))
+            ist1[0] = (2, 1)
+            source_group_stats(g3, 2, q, mode, 0, 1.0, 255, lay1, 0, ist1, fst1)
+    group_row_counts(g3, 2, rows)
     cnt = np.zeros(4, np.int64)
     bin_counts(a, 0.0, 1.0, -np.inf, np.inf, 4, cnt)
     bin_members(a, 0.0, 1.0, -np.inf, np.inf, 4, np.ones(4, np.bool_))
@@ -562,6 +581,160 @@ def group_stats(gid, ng, xs, lay, ist, fst):
                 if not np.isnan(v):
                     d = v - mean[gid[i]]
                     m2[gid[i]] += d * d
+    return 0
+
+
+# ------------------------------------------------------------ group_by straight from the encoded chunks
+#: ``mode`` of an encoded source (``group_by._source``): 0 integers ``int64(q) + bias`` (biased_int,
+#: categorical codes), 1 scaled decimals ``float64(int64(q) + bias) / p``, 2 float64 values as they are.
+SRC_INT, SRC_SCALED, SRC_FLOAT = 0, 1, 2
+
+
+@nb.njit(**_JIT)
+def _source_value(q, i, mode, bias, p, sentinel):
+    """Row ``i`` of an encoded source as float64, NaN for missing, bit for bit what
+    ``codecs.decode_float64`` gives: modes ``SRC_INT`` / ``SRC_SCALED`` treat ``q[i] == sentinel``
+    as missing; ``SRC_FLOAT`` reads ``q`` as it is (NaN missing)."""
+    v = q[i]
+    if mode == 2:
+        return np.float64(v)
+    if v == sentinel:
+        return np.nan
+    if mode == 1:
+        return np.float64(np.int64(v) + bias) / p
+    return np.float64(np.int64(v) + bias)
+
+
+@nb.njit(**_JIT)
+def source_key_range(q, mode, bias, p, sentinel, out):
+    """``key_range`` of an encoded source (see ``_source_value``), without decoding it first.
+    IN q int/float[n]; OUT out float64[4] updated in place: [min, max, missing, non-integral]."""
+    lo = out[0]
+    hi = out[1]
+    nas = 0
+    bad = 0
+    for i in range(q.shape[0]):
+        v = _source_value(q, i, mode, bias, p, sentinel)
+        if np.isnan(v):
+            nas += 1
+            continue
+        if not (abs(v) < 9007199254740992.0) or v != np.floor(v):
+            bad += 1
+            continue
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+    out[0] = lo
+    out[1] = hi
+    out[2] += nas
+    out[3] += bad
+    return 0
+
+
+@nb.njit(**_JIT)
+def source_key_codes(q, mode, bias, p, sentinel, lo, radix, first, out, rows):
+    """Fold one key of an encoded source (see ``_source_value``) into the rows' codes, as
+    ``composite_keys`` does one key at a time: ``out[i] = out[i] * radix + c`` (``out[i] = c`` when
+    ``first``), c the key's code: ``value - lo`` (``SRC_INT``: ``int64(q[i]) + bias - lo`` in
+    integers), ``radix - 1`` for a missing value. IN q int/float[n], lo float64 (the key's minimum,
+    integral); IN/OUT out int[n] (any integer dtype that holds the final codes). When ``rows`` is
+    not empty (the last key, codes used as group ids) it counts the rows per code: OUT rows int64[span]."""
+    miss = radix - 1
+    off = bias - np.int64(lo)
+    count = rows.shape[0] > 0
+    for g in range(rows.shape[0]):
+        rows[g] = 0
+    for i in range(q.shape[0]):
+        if mode == 0:
+            v = q[i]
+            c = miss if v == sentinel else np.int64(v) + off
+        else:
+            x = _source_value(q, i, mode, bias, p, sentinel)
+            c = miss if np.isnan(x) else np.int64(x - lo)
+        if not first:
+            c += np.int64(out[i]) * radix
+        out[i] = c
+        if count:
+            rows[c] += 1
+    return 0
+
+
+@nb.njit(**_JIT)
+def group_row_counts(gid, ng, rows):
+    """IN gid int[n] (each in [0, ng)); OUT rows int64[>=ng]: rows per group (columns ng.. untouched)."""
+    for g in range(ng):
+        rows[g] = 0
+    for i in range(gid.shape[0]):
+        rows[gid[i]] += 1
+    return 0
+
+
+@nb.njit(**_JIT)
+def source_group_stats(gid, ng, q, mode, bias, p, sentinel, lay, j, ist, fst):
+    """``group_stats`` of value column ``j`` read straight from its encoded source (see
+    ``_source_value``: the same values, summed in the same order, so the same bits, with no float64
+    copy of the column). Needs the rows per group in ``ist[0]``: per row only the sum (or the
+    missing count) is updated, and n = rows - missing.
+    IN gid int[n] (any integer dtype), q int/float[n], lay int64[5] (the column's row of
+    ``group_stats``'s ``lay``), ist[0] rows per group; OUT ``ist[1+2j]`` (n), ``ist[2+2j]``
+    (missing), the ``fst`` rows of ``lay``."""
+    nrows = gid.shape[0]
+    rows = ist[0]
+    n = ist[1 + 2 * j]
+    nas = ist[2 + 2 * j]
+    s = fst[lay[0]]
+    for g in range(ng):
+        nas[g] = 0
+        s[g] = 0.0
+    rmin = lay[3]
+    rmax = lay[4]
+    if rmin >= 0:
+        mn = fst[rmin]
+        mx = fst[rmax]
+        for g in range(ng):
+            mn[g] = np.inf
+            mx[g] = -np.inf
+        for i in range(nrows):
+            g = gid[i]
+            v = _source_value(q, i, mode, bias, p, sentinel)
+            if np.isnan(v):
+                nas[g] += 1
+                continue
+            s[g] += v
+            if v < mn[g]:
+                mn[g] = v
+            if v > mx[g]:
+                mx[g] = v
+    elif mode == 0:  # the common case, with the decoding spelled out
+        for i in range(nrows):
+            v = q[i]
+            if v == sentinel:
+                nas[gid[i]] += 1
+            else:
+                s[gid[i]] += np.float64(np.int64(v) + bias)
+    else:
+        for i in range(nrows):
+            g = gid[i]
+            v = _source_value(q, i, mode, bias, p, sentinel)
+            if np.isnan(v):
+                nas[g] += 1
+            else:
+                s[g] += v
+    for g in range(ng):
+        n[g] = rows[g] - nas[g]
+    rm2 = lay[2]
+    if rm2 >= 0:
+        mean = fst[lay[1]]
+        m2 = fst[rm2]
+        for g in range(ng):
+            mean[g] = s[g] / n[g] if n[g] > 0 else 0.0
+            m2[g] = 0.0
+        for i in range(nrows):
+            v = _source_value(q, i, mode, bias, p, sentinel)
+            if not np.isnan(v):
+                d = v - mean[gid[i]]
+                m2[gid[i]] += d * d
     return 0
 
 
