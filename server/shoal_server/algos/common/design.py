@@ -162,15 +162,18 @@ def response_values(chunk, coltype: str, mapping: np.ndarray | None) -> np.ndarr
     """The response as float64: class indices (NaN missing, unseen levels missing) or numbers."""
     if coltype == "enum":
         codes = codecs.decode_codes(chunk)
+        if mapping is not None:
+            # one lookup: code -> class index (NaN for a level outside the classes); the appended
+            # NaN is the entry of code -1 (missing)
+            m = np.asarray(mapping, np.int64)
+            if codes.size and int(codes.max()) >= m.size:
+                raise InvalidParameter(f"The response holds a level code beyond its domain of {m.size} levels.",
+                                       {"levels": int(m.size)})
+            lut = np.append(np.where(m >= 0, m, np.nan).astype(np.float64), np.nan)
+            return lut.take(codes)
         out = np.full(codes.shape[0], np.nan)
         ok = codes >= 0
-        if mapping is not None:
-            m = np.asarray(mapping, np.int64)
-            mapped = np.where(ok, m[np.where(ok, codes, 0)], -1)
-            ok = mapped >= 0
-            out[ok] = mapped[ok]
-        else:
-            out[ok] = codes[ok]
+        out[ok] = codes[ok]
         return out
     return codecs.decode_float64(chunk)
 
@@ -211,6 +214,8 @@ class DesignStats(MRTask):
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
         y = response_values(chunks[params["y"]], params["y_type"], params.get("y_mapping"))
+        if params["w"] is None and not bool(np.isnan(y).any()):
+            return _unit_stats(y, chunks, params)
         w = np.ones_like(y) if params["w"] is None else codecs.decode_float64(chunks[params["w"]])
         w = np.where(np.isnan(w), 0.0, w)
         ok = ~np.isnan(y) & (w > 0)
@@ -234,17 +239,7 @@ class DesignStats(MRTask):
                 m["min"] = float(x[good].min()) if good.any() else math.inf
                 m["max"] = float(x[good].max()) if good.any() else -math.inf
                 out[key] = m
-        for k, it in enumerate(params.get("inters") or ()):
-            vals, miss = interaction_values(it["kind"], chunks, it["a"], it["b"], it.get("a_map"), it["levels"])
-            good = ok & ~miss
-            cols = []
-            for j in range(vals.shape[1]):
-                x = vals[:, j]
-                mm = _moments(np.where(good, x, 0.0), np.where(good, w, 0.0))
-                mm["min"] = float(x[good].min()) if good.any() else math.inf
-                mm["max"] = float(x[good].max()) if good.any() else -math.inf
-                cols.append(mm)
-            out[f"i{k}"] = {"cols": cols}
+        _interaction_stats(out, chunks, params, ok, w)
         return out
 
     def reduce(self, a, b):
@@ -269,6 +264,67 @@ class DesignStats(MRTask):
                 m["max"] = max(a[k]["max"], b[k]["max"])
                 out[k] = m
         return out
+
+
+def _unit_stats(y: np.ndarray, chunks: dict, params: dict) -> dict:
+    """:class:`DesignStats`'s partial of a chunk without a weights column and with every response
+    present: every row trains with weight 1, so the weighted sums are those of the general path
+    without its multiplications by 1 and 0 (the same terms in the same order: the same bits; the
+    level weights are counts, exact in float64). Interactions take the general path."""
+    n = y.shape[0]
+    out: dict[str, Any] = {"n": int(n), "w": float(n)}
+    out["y"] = _unit_moments(y)
+    for c, t in zip(params["cols"], params["types"]):
+        key = str(c)
+        if t == "enum":
+            codes = codecs.decode_codes(chunks[c])
+            card = int(params["cards"][key])
+            na = int(np.count_nonzero(codes < 0))
+            good = codes if na == 0 else codes[codes >= 0]
+            out[key] = {"levels": np.bincount(good, minlength=card).astype(np.float64), "na": float(na)}
+        else:
+            x = codecs.decode_float64(chunks[c])
+            miss = np.isnan(x)
+            nmiss = int(np.count_nonzero(miss))
+            if nmiss == 0:
+                m = _unit_moments(x)
+                m["min"] = float(x.min()) if n else math.inf
+                m["max"] = float(x.max()) if n else -math.inf
+            else:
+                good = ~miss
+                m = _moments(np.where(good, x, 0.0), good.astype(np.float64))
+                m["min"] = float(x[good].min()) if nmiss < n else math.inf
+                m["max"] = float(x[good].max()) if nmiss < n else -math.inf
+            m["na"] = float(nmiss)
+            out[key] = m
+    if params.get("inters"):
+        _interaction_stats(out, chunks, params, np.ones(n, dtype=bool), np.ones(n))
+    return out
+
+
+def _interaction_stats(out: dict, chunks: dict, params: dict, ok: np.ndarray, w: np.ndarray) -> None:
+    """INOUT ``out``: the moments of each interaction column over the rows ``ok`` (weights ``w``)."""
+    for k, it in enumerate(params.get("inters") or ()):
+        vals, miss = interaction_values(it["kind"], chunks, it["a"], it["b"], it.get("a_map"), it["levels"])
+        good = ok & ~miss
+        cols = []
+        for j in range(vals.shape[1]):
+            x = vals[:, j]
+            mm = _moments(np.where(good, x, 0.0), np.where(good, w, 0.0))
+            mm["min"] = float(x[good].min()) if good.any() else math.inf
+            mm["max"] = float(x[good].max()) if good.any() else -math.inf
+            cols.append(mm)
+        out[f"i{k}"] = {"cols": cols}
+
+
+def _unit_moments(x: np.ndarray) -> dict:
+    """``_moments(x, ones)`` without the multiplications by 1 (the same bits)."""
+    sw = float(x.shape[0])
+    if sw <= 0:
+        return {"sw": 0.0, "mean": 0.0, "m2": 0.0}
+    mean = float(x.sum() / sw)
+    d = x - mean
+    return {"sw": sw, "mean": mean, "m2": float((d * d).sum())}
 
 
 def _moments(x: np.ndarray, w: np.ndarray) -> dict:

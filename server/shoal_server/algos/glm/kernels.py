@@ -297,52 +297,67 @@ def irls_pass_logit(C, D, d0, beta, y, w, off, want_gram, G, q, grad, stats):
 
     The same inputs and sums (no ``ww_out``; ``C`` may be any integer type). Per row one ``exp``
     (the inverse link) and, for a 0/1 response, one ``log``: the row's log likelihood ``l`` gives
-    its deviance ``-2 l`` (a fractional response takes the general two-log formula). With the
-    canonical link ``dmu/deta`` equals the variance, so the working weight is ``w d`` and the score
-    ``w (y - mu)``. The Gram's categorical entries are exactly 1: their updates add the row's
-    ``w d x_b`` with no multiplication and no zero test, and the intercept's row over the
-    categorical columns (``G[0, 1..d0]``) is copied from the diagonal, which sums the same terms;
-    so on entry that part of ``G`` must equal its diagonal (as zeros do). The fitted values and
-    sums agree with :func:`irls_pass_split` to rounding (not bitwise).
+    its deviance ``-2 l`` (a fractional response takes the general two-log formula). A row whose
+    linear predictor equals the previous row's (every row of the first pass, at the intercept
+    only, without an offset) reuses its mean and logs. With the canonical link ``dmu/deta``
+    equals the variance, so the working weight is ``w d`` and the score ``w (y - mu)``. The Gram's
+    categorical entries are exactly 1: their updates add the row's ``w d x_b`` with no
+    multiplication and no zero test, and the intercept's row over the categorical columns
+    (``G[0, 1..d0]``) is copied from the diagonal, which sums the same terms; so on entry that part
+    of ``G`` must equal its diagonal (as zeros do). ``G`` (C-contiguous) is addressed flat with
+    unsigned offsets (no negative-index wrap per update). The fitted values and sums agree with
+    :func:`irls_pass_split` to rounding (not bitwise).
     """
     n = D.shape[0]
     k = C.shape[1]
     m = D.shape[1]
-    idx = np.empty(1 + k + m, dtype=np.int64)
-    val = np.empty(1 + k + m)
-    wx = np.empty(1 + k + m)
+    P = np.uint64(G.shape[1])
+    Gf = G.reshape(-1) if want_gram else np.zeros(1)
+    cols = np.empty(k, dtype=np.uint64)     # the row's categorical coefficients (those set)
+    ncol = np.empty(m, dtype=np.uint64)     # the dense columns' coefficients
+    for t in range(m):
+        ncol[t] = np.uint64(d0 + t + 1)
+    xv = np.empty(m)
+    wx = np.empty(m)
     sw = 0.0
     sdev = 0.0
     spear = 0.0
     srows = 0.0
     sll = 0.0
+    last = math.nan                 # the previous row's eta (NaN: none; NaN never equals itself)
+    mu = 0.5
+    lmu = 0.0
+    lmu1 = 0.0
+    have1 = False                   # lmu = log(mu) computed for this mu
+    have0 = False                   # lmu1 = log(1 - mu)
     for i in range(n):
         wi = w[i]
         if not (wi > 0.0):
             continue
         oi = off[i]
         eta = beta[0] + oi
-        na = 1
-        idx[0] = 0
+        nc = 0
         for c in range(k):
-            col = C[i, c]
+            col = np.int64(C[i, c])
             if col >= 0:
-                eta += beta[col + 1]
-                idx[na] = col + 1
-                na += 1
-        nc = na                 # entries 0 .. nc-1 have the value 1 (intercept, categoricals)
+                j = np.uint64(col + 1)
+                cols[nc] = j
+                nc += 1
+                eta += beta[j]
         for t in range(m):
             x = D[i, t]
-            eta += x * beta[d0 + t + 1]
-            idx[na] = d0 + t + 1
-            val[na] = x
-            na += 1
-        if eta >= 0:
-            mu = 1.0 / (1.0 + math.exp(-eta))
-        else:
-            e = math.exp(eta)
-            mu = e / (1.0 + e)
-        mu = min(max(mu, 1e-15), 1.0 - 1e-15)
+            xv[t] = x
+            eta += x * beta[ncol[t]]
+        if eta != last:
+            if eta >= 0:
+                mu = 1.0 / (1.0 + math.exp(-eta))
+            else:
+                e = math.exp(eta)
+                mu = e / (1.0 + e)
+            mu = min(max(mu, 1e-15), 1.0 - 1e-15)
+            last = eta
+            have1 = False
+            have0 = False
         d = max(mu * (1.0 - mu), _EPS)
         yi = y[i]
         r = yi - mu
@@ -350,37 +365,45 @@ def irls_pass_logit(C, D, d0, beta, y, w, off, want_gram, G, q, grad, stats):
         z = eta - oi + r / d
         s = wi * r
         wz = ww * z
-        for a in range(nc):
-            ia = idx[a]
-            q[ia] += wz
-            grad[ia] += s
-        for a in range(nc, na):
-            ia = idx[a]
-            xa = val[a]
-            q[ia] += wz * xa
-            grad[ia] += s * xa
+        q[0] += wz
+        grad[0] += s
+        for c in range(nc):
+            j = cols[c]
+            q[j] += wz
+            grad[j] += s
+        for t in range(m):
+            j = ncol[t]
+            q[j] += wz * xv[t]
+            grad[j] += s * xv[t]
         if want_gram:
-            for b in range(nc, na):
-                wx[b] = ww * val[b]
-            G[0, 0] += ww           # the intercept's row: its categorical entries are set at the end
-            for b in range(nc, na):
-                G[0, idx[b]] += wx[b]
-            for a in range(1, nc):
-                ia = idx[a]
-                for b in range(a, nc):
-                    G[ia, idx[b]] += ww
-                for b in range(nc, na):
-                    G[ia, idx[b]] += wx[b]
-            for a in range(nc, na):
-                ia = idx[a]
+            for t in range(m):
+                wx[t] = ww * xv[t]
+            Gf[0] += ww             # the intercept's row: its categorical entries are set at the end
+            for t in range(m):
+                Gf[ncol[t]] += wx[t]
+            for a in range(nc):
+                base = cols[a] * P
+                Gf[base + cols[a]] += ww
+                for b in range(a + 1, nc):
+                    Gf[base + cols[b]] += ww
+                for t in range(m):
+                    Gf[base + ncol[t]] += wx[t]
+            for a in range(m):
+                base = ncol[a] * P
                 wxa = wx[a]
-                for b in range(a, na):
-                    G[ia, idx[b]] += wxa * val[b]
+                for t in range(a, m):
+                    Gf[base + ncol[t]] += wxa * xv[t]
         if yi == 1.0:
-            ll = math.log(mu)
+            if not have1:
+                lmu = math.log(mu)
+                have1 = True
+            ll = lmu
             dev = -2.0 * ll
         elif yi == 0.0:
-            ll = math.log(1.0 - mu)
+            if not have0:
+                lmu1 = math.log(1.0 - mu)
+                have0 = True
+            ll = lmu1
             dev = -2.0 * ll
         else:
             ll = loglik(1, 0.0, yi, mu)

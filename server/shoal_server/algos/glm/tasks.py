@@ -113,10 +113,10 @@ def _split_inputs(ctx, params: dict, chunk_idx: int, chunks: dict):
         st.order = None
         if session is not None:
             st.order = _gram_order(C, params["spec"])
+            st.C = _narrow(C, _ncoef(params["spec"]))      # narrowed first: the row copy moves fewer bytes
             if st.order is not None:
-                st.C, st.D = C.take(st.order, axis=0), D.take(st.order, axis=0)
+                st.C, st.D = st.C.take(st.order, axis=0), D.take(st.order, axis=0)
                 st.y, st.w, st.off, st.bad = (a.take(st.order) for a in (st.y, st.w, st.off, st.bad))
-            st.C = _narrow(st.C, _ncoef(params["spec"]))
             with _LOCK:
                 _cache(ctx.node).setdefault(session, {})[chunk_idx] = st
     if params.get("folds") is None or params.get("fold_mode") is None:
