@@ -23,6 +23,7 @@ many and for any chunk size.
 """
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from .frames import ColumnData, store_columns
@@ -45,36 +46,50 @@ def _frame_arg(ctx, n, i=0):
     return f(ctx, n, i)
 
 
-def segmented_ranks(group_keys: list[np.ndarray], eligible: np.ndarray) -> np.ndarray:
-    """Running count of the ``eligible`` rows within each run of equal group keys.
+@nb.njit(cache=True, nogil=True)
+def segmented_ranks(order: np.ndarray, gkeys: np.ndarray, skeys: np.ndarray, ranks: np.ndarray,
+                    missing: np.ndarray) -> None:
+    """Running count within each run of equal group keys, walking the rows in sorted ``order``.
 
     Parameters
     ----------
-    group_keys : list of float64[n]
-        IN: the group key columns in sorted row order (NaN missing; missing equals missing).
-    eligible : bool[n]
-        IN: rows that are counted (no missing sort value).
-
-    Returns
-    -------
-    float64[n]
-        1, 2, ... for the eligible rows of each run, NaN for the others.
+    order : int64[n]
+        IN: the sorted row order (row positions of the input).
+    gkeys, skeys : float64[ngroup_cols, n], float64[nsort_cols, n]
+        IN: group key and sort key columns in input row order (NaN missing; missing equals missing
+        in a group key).
+    ranks : int64[n]
+        OUT, by input row position: 1, 2, ... for the rows of each run whose sort values are all
+        present (0 where one is missing).
+    missing : bool[n]
+        OUT, by input row position: True where a sort value is missing (the rank is NA, not counted).
     """
-    n = len(eligible)
-    if n == 0:
-        return np.zeros(0, np.float64)
-    new = np.zeros(n, np.bool_)
-    new[0] = True
-    for k in group_keys:
-        a, b = k[1:], k[:-1]
-        new[1:] |= (a != b) & ~(np.isnan(a) & np.isnan(b))
-    counts = np.cumsum(eligible, dtype=np.int64)
-    starts = np.flatnonzero(new)
-    before = counts[starts] - eligible[starts]  # eligible rows before each run
-    run = np.cumsum(new) - 1  # run index of each row
-    out = (counts - before[run]).astype(np.float64)
-    out[~eligible] = np.nan
-    return out
+    n = order.shape[0]
+    count = 0
+    prev = -1
+    for i in range(n):
+        row = order[i]
+        if prev >= 0:
+            for j in range(gkeys.shape[0]):
+                a = gkeys[j, row]
+                b = gkeys[j, prev]
+                if a != b and not (a != a and b != b):
+                    count = 0
+                    break
+        prev = row
+        ok = True
+        for j in range(skeys.shape[0]):
+            v = skeys[j, row]
+            if v != v:
+                ok = False
+                break
+        if ok:
+            count += 1
+            ranks[row] = count
+            missing[row] = False
+        else:
+            ranks[row] = 0
+            missing[row] = True
 
 
 def _names(v, what: str, n) -> list:
@@ -120,14 +135,12 @@ def _op_rank_within_group_by(ctx, n):
     gkeys = [_sort_key(data[i]) for i in gidx]
     skeys = [_sort_key(data[i]) for i in sidx]
     order = sort_order(gkeys + skeys, [True] * len(gidx) + asc)
-    eligible = np.ones(len(order), np.bool_)
-    for k in skeys:
-        eligible &= ~np.isnan(k[order])
-    ranks_sorted = segmented_ranks([k[order] for k in gkeys], eligible)
-    ranks = np.empty(len(order), np.float64)
-    ranks[order] = ranks_sorted  # back in the input's row positions: every column takes the same rows
-    miss = np.isnan(ranks)
-    rank_col = ColumnData(column_header(name, "int"), np.where(miss, 0, ranks).astype(np.int64), miss)
+    nrow = len(order)
+    ranks = np.empty(nrow, np.int64)
+    miss = np.empty(nrow, np.bool_)
+    segmented_ranks(order, np.array(gkeys, np.float64).reshape(len(gkeys), nrow),
+                    np.array(skeys, np.float64).reshape(len(skeys), nrow), ranks, miss)
+    rank_col = ColumnData(column_header(name, "int"), ranks, miss)
     if resort and len(order):
         order = order[sort_order([k[order] for k in skeys], asc)]
     return FrameVal.of(store_columns(ctx.node, ctx.temp_key(), list(data) + [rank_col], rows=order))
