@@ -92,6 +92,75 @@ def _sort_by_key(order: np.ndarray, key: np.ndarray, digits: np.ndarray) -> np.n
     return order
 
 
+@nb.njit(cache=True, nogil=True)
+def _gather(key: np.ndarray, order: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
+    for i in range(lo, hi):
+        out[i] = key[order[i]]
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_block(kk: np.ndarray, lo: int, hi: int, shift: int, counts: np.ndarray) -> None:
+    """OUT ``counts`` int64[_RADIX]: how many of ``kk[lo:hi]`` have each digit at ``shift``."""
+    mask = np.uint64(_RADIX - 1)
+    sh = np.uint64(shift)
+    counts[:] = 0
+    for i in range(lo, hi):
+        counts[(kk[i] >> sh) & mask] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _scatter_block(kk: np.ndarray, order: np.ndarray, lo: int, hi: int, shift: int, offsets: np.ndarray,
+                   k2: np.ndarray, o2: np.ndarray) -> None:
+    """Move rows ``lo:hi`` to their digit's next slot (``offsets``: this block's first slot per digit)."""
+    mask = np.uint64(_RADIX - 1)
+    sh = np.uint64(shift)
+    for i in range(lo, hi):
+        d = (kk[i] >> sh) & mask
+        p = offsets[d]
+        offsets[d] = p + 1
+        k2[p] = kk[i]
+        o2[p] = order[i]
+
+
+#: Rows from which the passes run as two blocks on two threads (counts per block, then each block
+#: scatters its rows to its own slots: still a stable counting sort, the same order).
+_PARALLEL_MIN_ROWS = 1_000_000
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        import concurrent.futures as cf
+        _POOL = cf.ThreadPoolExecutor(2, thread_name_prefix="shoal-radix")
+    return _POOL
+
+
+def _sort_by_key_blocks(order: np.ndarray, key: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """:func:`_sort_by_key` with each pass split into two row blocks run on two threads."""
+    n = order.shape[0]
+    bounds = [(0, n // 2), (n // 2, n)]
+    pool = _pool()
+    kk = np.empty(n, np.uint64)
+    list(pool.map(lambda b: _gather(key, order, kk, b[0], b[1]), bounds))
+    k2 = np.empty(n, np.uint64)
+    o2 = np.empty(n, np.int64)
+    counts = np.zeros((2, _RADIX), np.int64)
+    for d in range(digits.shape[0]):
+        if not digits[d]:
+            continue
+        shift = d * _BITS
+        list(pool.map(lambda j: _count_block(kk, bounds[j][0], bounds[j][1], shift, counts[j]), (0, 1)))
+        # block 0's rows of a digit come before block 1's (stable)
+        flat = counts.T.reshape(-1)
+        starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(_RADIX, 2).T.copy()
+        list(pool.map(lambda j: _scatter_block(kk, order, bounds[j][0], bounds[j][1], shift, starts[j], k2, o2),
+                      (0, 1)))
+        kk, k2 = k2, kk
+        order, o2 = o2, order
+    return order
+
+
 def radix_order(keys: list[np.ndarray], ascending: list[bool]) -> np.ndarray:
     """Stable int64 row order by ``keys`` (float64, NaN missing; the first key primary), each
     ascending or descending, missing values last in either direction."""
@@ -101,5 +170,5 @@ def radix_order(keys: list[np.ndarray], ascending: list[bool]) -> np.ndarray:
         k = _ordered_bits(np.ascontiguousarray(key, dtype=np.float64), bool(asc))
         digits = _varying_digits(k)
         if digits.any():
-            order = _sort_by_key(order, k, digits)
+            order = (_sort_by_key_blocks if n >= _PARALLEL_MIN_ROWS else _sort_by_key)(order, k, digits)
     return order

@@ -36,3 +36,14 @@ def test_missing_last_in_both_directions_and_ties_stable():
     assert radix_order([k], [True]).tolist() == [6, 2, 3, 0, 5, 1, 4]
     assert radix_order([k], [False]).tolist() == [0, 5, 2, 3, 6, 1, 4]
     assert radix_order([np.zeros(0)], [True]).tolist() == []
+
+
+def test_two_block_passes_give_the_same_order(monkeypatch):
+    """Large inputs run each pass as two row blocks on two threads: still the stable order."""
+    import shoal_server.munging.radix as R
+    monkeypatch.setattr(R, "_PARALLEL_MIN_ROWS", 10)
+    rng = np.random.default_rng(7)
+    for n in (10, 11, 501, 4000):
+        keys = [rng.integers(0, 7, n).astype(np.float64), rng.choice(_SPECIAL, n), rng.normal(size=n).round(2)]
+        asc = [True, False, True]
+        assert np.array_equal(R.radix_order(keys, asc), _numpy_order(keys, asc))
