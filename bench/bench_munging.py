@@ -23,9 +23,9 @@ Data (seeded, written to a temporary directory that is removed at the end):
   keys), id2 (N/1e3), id3 (N, unique), id4..id6 = ``id<id1..id3>`` (enum, enum, string), v1;
   small (N/1e6 rows: id1, id4, v2), medium (N/1e3: id1, id2, id4, id5, v2), big (N: all six, v2).
 
-Questions: groupby q1-q7 and q10 (q8 "largest two v3 by id6" and q9 "r^2 by id2:id4" need
-per-group top-n / regression aggregates that neither Shoal nor H2O-3 has, so they are listed as not
-supported); join q1 small inner on int, q2 medium inner on int, q3 medium left (outer) on int,
+Questions: groupby q1-q10 (q8 "largest two v3 by id6": Shoal and H2O-3 rank within groups with
+``rank_within_group_by`` and keep ranks 1-2; q9 "r^2 of v1, v2 by id2:id4": Shoal and H2O-3 take
+per-group sums of v1, v2, v1^2, v2^2, v1*v2 and the count, then r^2 elementwise); join q1 small inner on int, q2 medium inner on int, q3 medium left (outer) on int,
 q4 medium inner on enum, q5 big inner on int; quantiles of v3 (7 probabilities, linear).
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ THREADS = 2
 os.environ.setdefault("POLARS_MAX_THREADS", str(THREADS))
 SYSTEMS = ("shoal", "h2o", "polars", "pandas")
 PROBS = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
-GROUPBY = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q10"]  # q8, q9: see the module doc
+GROUPBY = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
 GB_TEXT = {"q1": "sum v1 by id1", "q2": "sum v1 by id1:id2", "q3": "sum v1 mean v3 by id3",
            "q4": "mean v1:v3 by id4", "q5": "sum v1:v3 by id6", "q6": "median v3 sd v3 by id4:id5",
            "q7": "max v1 - min v2 by id3", "q8": "largest two v3 by id6", "q9": "regression v1 v2 by id2:id4",
@@ -59,7 +59,7 @@ GB_TEXT = {"q1": "sum v1 by id1", "q2": "sum v1 by id1:id2", "q3": "sum v1 mean 
 JOINS = ["j1", "j2", "j3", "j4", "j5"]
 J_TEXT = {"j1": "small inner on int", "j2": "medium inner on int", "j3": "medium outer on int",
           "j4": "medium inner on factor", "j5": "big inner on int"}
-UNSUPPORTED = {("shoal", "q8"), ("shoal", "q9"), ("h2o", "q8"), ("h2o", "q9")}
+UNSUPPORTED: set = set()
 #: H2O-3's group_by median (q6) did not return within 5 minutes even at 1e5 rows here: not run.
 SKIPPED = {("h2o", "q6")}
 #: H2O-3 on this machine, from issue 5 (seconds), for the ">= 3x faster than H2O-3" goal when H2O is not run.
@@ -195,6 +195,23 @@ class Shoal:
                 t = E.frame("ans_tmp")
                 return self._run(E.cbind(t["id3"], (t["max_v1"] - t["min_v2"]).rename(["range_v1_v2"])))
             return q7
+        if q == "q8":  # rank within id6 by v3 descending (H2O-3's rank_within_group_by), keep ranks 1 and 2
+            def q8():
+                fr[["id6", "v3"]].rank_within_group_by(["id6"], ["v3"], ascending=[False]).evaluate(dest="ans_tmp")
+                t = E.frame("ans_tmp")
+                return self._run(t[t["New_Rank_column"] <= 2, ["id6", "v3"]])
+            return q8
+        if q == "q9":  # r^2 of v1, v2 per group from per-group sums of x, y, x^2, y^2, xy
+            def q9():
+                t = fr[["id2", "id4", "v1", "v2"]]
+                t = t.assign(xx=t["v1"] * t["v1"], yy=t["v2"] * t["v2"], xy=t["v1"] * t["v2"])
+                t.group_by(["id2", "id4"]).count().sum(["v1", "v2", "xx", "yy", "xy"]).evaluate(dest="ans_tmp")
+                g = E.frame("ans_tmp")
+                n, sx, sy = g["nrow"], g["sum_v1"], g["sum_v2"]
+                cov = n * g["sum_xy"] - sx * sy
+                r2 = cov * cov / ((n * g["sum_xx"] - sx * sx) * (n * g["sum_yy"] - sy * sy))
+                return self._run(E.cbind(g["id2"], g["id4"], r2.rename(["r2"])))
+            return q9
         return lambda: self._run(g[q]())
 
     def join(self, q: str):
@@ -272,6 +289,30 @@ class H2O:
                 self.h2o.remove(g)
                 return self._n(r)
             return q7
+        if q == "q8":
+            def q8():
+                r = fr[["id6", "v3"]].rank_within_group_by(["id6"], ["v3"], ascending=[False])
+                top = r[r["New_Rank_column"] <= 2, ["id6", "v3"]]
+                top.refresh()
+                self.h2o.remove(r)
+                return self._n(top)
+            return q8
+        if q == "q9":
+            def q9():
+                t = fr[["id2", "id4", "v1", "v2"]]
+                t["xx"] = t["v1"] * t["v1"]
+                t["yy"] = t["v2"] * t["v2"]
+                t["xy"] = t["v1"] * t["v2"]
+                g = t.group_by(["id2", "id4"]).count().sum(["v1", "v2", "xx", "yy", "xy"]).get_frame()
+                n, sx, sy = g["nrow"], g["sum_v1"], g["sum_v2"]
+                cov = n * g["sum_xy"] - sx * sy
+                r2 = cov * cov / ((n * g["sum_xx"] - sx * sx) * (n * g["sum_yy"] - sy * sy))
+                r = g[["id2", "id4"]].cbind(r2.set_names(["r2"]))
+                r.refresh()
+                self.h2o.remove(g)
+                self.h2o.remove(t)
+                return self._n(r)
+            return q9
         return lambda: gb(*spec[q])
 
     def join(self, q: str):
@@ -544,7 +585,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--groupby", default=",".join(GROUPBY),
-                    help="groupby questions (q1..q10; q8, q9 run on polars and pandas only), or none")
+                    help="groupby questions (q1..q10), or none")
     ap.add_argument("--joins", default="q1,q2,q3,q4,q5", help="join questions (q1..q5), or none")
     ap.add_argument("--no-quantile", dest="quantile", action="store_false")
     ap.add_argument("--h2o-mem", default="6g")
