@@ -35,5 +35,13 @@ def warm() -> None:
                        np.zeros((0, 1), np.uint8), none_i, none_i, np.zeros(1, np.int32), 1,
                        np.ones((1, 1), np.uint8), np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
                        0 * one, 2 * one, 2 * one, 0 * one, hist)
+    hist[:] = 0
+    K.level_histograms(codes, np.zeros(1, np.int64), np.zeros(2, np.int32), np.ones(2, np.uint8),
+                       np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), none_u, none_u,
+                       np.zeros((0, 1), np.uint8), none_i, none_i, np.zeros(1, np.int32), 1,
+                       np.ones((1, 1), np.uint8), np.ones(2, np.int64), np.ones(2, np.int64), np.ones(2, np.int64),
+                       0 * one, 2 * one, 2 * one, 0 * one, hist, 2)
+    gq = np.zeros(2, np.int64)
+    K.quantize_rows(u, u, u, np.ones(2, np.uint8), 1.0, 1.0, 1.0, gq, gq.copy(), gq.copy())
     K.derive_histograms(hist, hist.copy(), np.zeros((1, 3), np.int64), 0 * one, 2 * one, 2 * one, 0 * one,
                         0 * one, 2 * one, 2 * one, 0 * one, np.zeros((1, 1), np.uint8))

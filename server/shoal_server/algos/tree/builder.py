@@ -391,9 +391,7 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                 raise InvalidParameter(f"Training of `{algo}` diverged at tree {t} (non-finite gradients); lower "
                                        f"`learn_rate` or check the response.", {"tree": t})
             n_act = max(int(g["n"]), 1)
-            scales = {"sg": [E.quant_scale(float(x), n_act) for x in np.atleast_1d(g["mg"])],
-                      "sh": [E.quant_scale(float(x), n_act) for x in np.atleast_1d(g["mh"])],
-                      "sw": E.quant_scale(float(g["mw"]), n_act)}
+            scales = E.tree_scales(g, n_act)
             cap = ep.max_abs_leafnode_pred
 
             def leaf_value(v, lr=lr, cap=cap):

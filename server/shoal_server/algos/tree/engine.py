@@ -5,18 +5,22 @@ state next to the chunk (``_ChunkState``: the binned predictors, response, weigh
 predictions, gradients and the tree node of each row). A tree is grown one level at a time:
 
 1. ``tree.grad`` computes each row's gradient/hessian for the tree and its in-bag flag, and returns
-   the largest ``|g·w|``, ``|h·w|`` and ``w``.
+   the largest ``|g·w|``, ``|h·w|`` and ``w``, the smallest active ``w`` and the largest chunk's
+   number of active rows (:func:`tree_scales`).
 2. ``tree.hist`` (once per level, one kernel call per chunk: ``kernels.level_histograms``) moves
    the rows of the nodes split at the previous level to their children, groups the active rows by
    open leaf and adds them into per-column histograms, skipping the (leaf, column) pairs the
-   coordinator derives by sibling subtraction (below). A sparse partial (only non-empty rows) is
-   sent when at most a quarter of the histogram rows are used (deep trees).
+   coordinator derives by sibling subtraction (below). In a cluster a sparse partial (only
+   non-empty rows) is sent when at most a quarter of the histogram rows are used (deep trees); on
+   one node partials stay dense.
    Gradient, hessian and weight are summed as **int64 fixed-point values**: each is
    ``round(x · 2^k)`` with ``2^k`` chosen per tree from the maxima of step 1 so that the sum over all
    rows cannot overflow (``|sum| < 2^61``); the resolution is ``max · n / 2^61`` (below 1e-12 of the
    largest term for 1e6 rows). Integer addition is exact and associative, so the reduced histograms
    (hence the splits, leaf values and model) have the same bits for any chunking, thread count or
-   node count, beyond the runtime's fixed-tree guarantee.
+   node count, beyond the runtime's fixed-tree guarantee. With equal weights on every active row the
+   row count is packed into the hessian sums (:func:`tree_scales`), two additions per row and
+   column instead of three.
 3. The coordinator completes the histograms by sibling subtraction, finds the best split of each
    open leaf once (``kernels.find_splits``), creates the children and the next level's layout, and
    ships the splits with the next ``tree.hist``. When both children of a split stay open, only the
@@ -62,7 +66,8 @@ from .losses import gradients, link_inverse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ColumnBins", "compute_bins", "Session", "TreeBuffer", "EngineParams", "grow_trees", "quant_scale"]
+__all__ = ["ColumnBins", "compute_bins", "Session", "TreeBuffer", "EngineParams", "grow_trees", "quant_scale",
+           "tree_scales"]
 
 SAMPLE_SEED = 0x5EED  # the row sample of the QuantilesGlobal binning (fixed: bins do not depend on `seed`)
 _TWO61 = float(2 ** 61)
@@ -75,14 +80,30 @@ def quant_scale(maxabs: float, n: int) -> float:
     return 2.0 ** math.floor(math.log2(_TWO61 / (maxabs * max(int(n), 1))))
 
 
-def _quantize(x: np.ndarray, scale: float) -> np.ndarray:
-    return np.rint(x * scale).astype(np.int64)
+def tree_scales(g: dict, n_act: int) -> dict:
+    """The fixed-point scales of one tree from ``tree.grad``'s maxima (``sg``, ``sh`` per class, ``sw``).
+
+    When every active row has the same weight (no weights column: sampling and folds only switch
+    rows off), a bin's weight is its row count times that weight, so the histogram pass packs the
+    count into the hessian sums (``pack`` bits: more than the active rows of any chunk, since
+    every chunk unpacks its own sums; see ``kernels.level_histograms``). The hessian scale is then
+    ``2^pack`` coarser; packing is used only while a row's hessian keeps a resolution of
+    ``2^-20`` of the largest one (``n · 2^pack <= 2^42``), else the weights are summed apart.
+    """
+    sg = [quant_scale(float(x), n_act) for x in np.atleast_1d(g["mg"])]
+    sh = [quant_scale(float(x), n_act) for x in np.atleast_1d(g["mh"])]
+    out = {"sg": sg, "sh": sh, "sw": quant_scale(float(g["mw"]), n_act)}
+    pack = max(1, int(g.get("nmax", n_act)).bit_length())
+    if g.get("minw") == g["mw"] and g["mw"] > 0 and max(int(n_act), 1) << pack <= 1 << 42:
+        out["pack"] = pack
+        out["sh"] = [x / 2.0 ** pack for x in sh]
+    return out
 
 
 # ============================================================================================ sessions
 class _ChunkState:
     __slots__ = ("codes", "y", "w", "off", "f", "nid", "g", "h", "gq", "hq", "wq", "active", "row0",
-                 "oob_sum", "oob_n", "n")
+                 "oob_sum", "oob_n", "n", "pack")
 
 
 def _sessions(node) -> dict:
@@ -350,6 +371,7 @@ class TreeSetup(MRTask):
         st.hq = np.zeros((K, n), np.int64)
         st.wq = np.zeros(n, np.int64)
         st.active = np.zeros(n, np.uint8)
+        st.pack = 0
         st.row0 = int(params["starts"][chunk_idx])
         st.oob_sum = np.zeros((K, n)) if params.get("drf") else None
         st.oob_n = np.zeros(n) if params.get("drf") else None
@@ -401,11 +423,14 @@ class TreeGrad(MRTask):
         mg = np.abs(st.g * wa).max(axis=1) if n else np.zeros(K)
         mh = np.abs(st.h * wa).max(axis=1) if n else np.zeros(K)
         bad = ~(np.isfinite(mg).all() and np.isfinite(mh).all())
-        return {"mg": mg, "mh": mh, "mw": float(wa.max()) if n else 0.0, "n": int(act.sum()), "bad": bool(bad)}
+        na = int(act.sum())
+        return {"mg": mg, "mh": mh, "mw": float(wa.max()) if n else 0.0,
+                "minw": float(wa[act].min()) if na else math.inf, "n": na, "nmax": na, "bad": bool(bad)}
 
     def reduce(self, a, b):
         return {"mg": np.maximum(a["mg"], b["mg"]), "mh": np.maximum(a["mh"], b["mh"]), "mw": max(a["mw"], b["mw"]),
-                "n": a["n"] + b["n"], "bad": a["bad"] or b["bad"]}
+                "minw": min(a["minw"], b["minw"]), "n": a["n"] + b["n"], "nmax": max(a["nmax"], b["nmax"]),
+                "bad": a["bad"] or b["bad"]}
 
 
 def _apply(st: _ChunkState, splits: list | None) -> None:
@@ -436,11 +461,10 @@ class TreeHist(MRTask):
         st = _state(ctx, params, chunk_idx)
         q = params.get("quantize")
         if q is not None:
-            wa = np.where(st.active == 1, st.w, 0.0)
-            st.wq[:] = _quantize(wa, q["sw"])
+            st.pack = int(q.get("pack", 0))
             for k in range(st.f.shape[0]):
-                st.gq[k] = _quantize(st.g[k] * wa, q["sg"][k])
-                st.hq[k] = _quantize(st.h[k] * wa, q["sh"][k])
+                K_.quantize_rows(st.g[k], st.h[k], st.w, st.active, float(q["sg"][k]), float(q["sh"][k]),
+                                 float(q["sw"]), st.gq[k], st.hq[k], st.wq)
         applies = {int(sp["k"]): sp for sp in (params.get("apply") or [])}
         hist = np.zeros((int(params["total"]), 3), np.int64)
         cols = np.asarray(params["cols"], np.int64)
@@ -458,8 +482,10 @@ class TreeHist(MRTask):
                                 np.asarray(sp["catleft"], np.uint8), np.asarray(sp["left"], np.int32),
                                 np.asarray(sp["right"], np.int32), np.asarray(lay["slot_of_node"], np.int32),
                                 lo.shape[0], build, st.gq[k], st.hq[k], st.wq, lo, np.asarray(lay["hi"], np.int64),
-                                np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist)
+                                np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist, st.pack)
         _apply(st, list(applies.values()))  # trees without open leaves at this level
+        if ctx.node.cluster is None:
+            return {"hist": hist}   # partials stay in this process: dense sums are cheapest
         return _pack_hist(hist)
 
     def reduce(self, a, b):
@@ -467,8 +493,8 @@ class TreeHist(MRTask):
 
 
 def _pack_hist(hist: np.ndarray) -> dict:
-    """A chunk's histograms as sent to the reduce: dense, or only the non-empty rows when at most a
-    quarter are used (deep trees: thousands of small leaves, a few rows of each in a chunk)."""
+    """A chunk's histograms as sent to the reduce of a cluster: dense, or only the non-empty rows when at
+    most a quarter are used (deep trees: thousands of small leaves, a few rows of each in a chunk)."""
     if hist.shape[0] < 4096:
         return {"hist": hist}
     idx, val = K_.nonzero_rows(hist, hist.shape[0] // 4)
@@ -627,52 +653,79 @@ def drf_output(avg: np.ndarray, category: str) -> np.ndarray:
 
 # ============================================================================================ trees
 class TreeBuffer:
-    """One tree being grown: node arrays as Python lists (converted to flat arrays when done)."""
+    """One tree being grown: node arrays (numpy, grown by doubling; the properties are the used part)."""
+
+    _INT = ("col", "code", "nal", "left", "right", "depth")
+    _FLT = ("value", "cover", "gain")
 
     def __init__(self, k: int):
         self.k = k
-        self.col: list[int] = []
-        self.code: list[int] = []
-        self.nal: list[int] = []
+        self._n = 0
+        cap = 64
+        for f in self._INT:
+            setattr(self, "_" + f, np.zeros(cap, np.int64))
+        for f in self._FLT:
+            setattr(self, "_" + f, np.zeros(cap, np.float64))
         self.catbins: list = []     # per node: uint8[F] over codes, or None
-        self.left: list[int] = []
-        self.right: list[int] = []
-        self.value: list[float] = []
-        self.cover: list[float] = []
-        self.gain: list[float] = []
-        self.depth: list[int] = []
+
+    def _grow(self, need: int) -> None:
+        cap = self._col.shape[0]
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        for f in self._INT + self._FLT:
+            old = getattr(self, "_" + f)
+            new = np.zeros(cap, old.dtype)
+            new[:self._n] = old[:self._n]
+            setattr(self, "_" + f, new)
+
+    col = property(lambda self: self._col[:self._n])
+    code = property(lambda self: self._code[:self._n])
+    nal = property(lambda self: self._nal[:self._n])
+    left = property(lambda self: self._left[:self._n])
+    right = property(lambda self: self._right[:self._n])
+    depth = property(lambda self: self._depth[:self._n])
+    value = property(lambda self: self._value[:self._n])
+    cover = property(lambda self: self._cover[:self._n])
+    gain = property(lambda self: self._gain[:self._n])
 
     def add(self, value: float, cover: float, depth: int) -> int:
-        self.col.append(-1)
-        self.code.append(0)
-        self.nal.append(0)
-        self.catbins.append(None)
-        self.left.append(-1)
-        self.right.append(-1)
-        self.value.append(float(value))
-        self.cover.append(float(cover))
-        self.gain.append(0.0)
-        self.depth.append(depth)
-        return len(self.col) - 1
-
-    def add_pair(self, vl: float, cl: float, vr: float, cr: float, depth: int) -> int:
-        """Two leaves (the children of a split) at once; returns the left one's index (right = +1)."""
-        i = len(self.col)
-        self.col += (-1, -1)
-        self.code += (0, 0)
-        self.nal += (0, 0)
-        self.catbins += (None, None)
-        self.left += (-1, -1)
-        self.right += (-1, -1)
-        self.value += (float(vl), float(vr))
-        self.cover += (float(cl), float(cr))
-        self.gain += (0.0, 0.0)
-        self.depth += (depth, depth)
+        i = self._n
+        self.add_pairs(np.array([value]), np.array([cover]), np.zeros(0), np.zeros(0), depth, single=True)
         return i
+
+    def add_pairs(self, vl: np.ndarray, cl: np.ndarray, vr: np.ndarray, cr: np.ndarray, depth: int,
+                  single: bool = False) -> int:
+        """Leaves at the end: the children of ``len(vl)`` splits (left ``i0 + 2i``, right ``+ 1``), or
+        ``single`` leaves ``vl`` (covers ``cl``). Returns the first new index ``i0``."""
+        i0 = self._n
+        c = len(vl)
+        add = c if single else 2 * c
+        self._grow(i0 + add)
+        sl = slice(i0, i0 + add)
+        self._col[sl] = -1
+        self._code[sl] = 0
+        self._nal[sl] = 0
+        self._left[sl] = -1
+        self._right[sl] = -1
+        self._gain[sl] = 0.0
+        self._depth[sl] = depth
+        if single:
+            self._value[sl] = vl
+            self._cover[sl] = cl
+        else:
+            self._value[i0:i0 + add:2] = vl
+            self._value[i0 + 1:i0 + add:2] = vr
+            self._cover[i0:i0 + add:2] = cl
+            self._cover[i0 + 1:i0 + add:2] = cr
+        self.catbins += [None] * add
+        self._n = i0 + add
+        return i0
 
     @property
     def size(self) -> int:
-        return len(self.col)
+        return self._n
 
 
 @dataclass
@@ -694,28 +747,17 @@ class EngineParams:
     min_hess: float = 1e-10
 
 
-@dataclass
-class _Open:
-    """An open leaf. Its code ranges are the parent's row of the previous level's layout with the
-    split column narrowed (``fj``: column, ``fside`` 1 = left child: ``hi = fcode``, 2 = right
-    child: ``lo = fcode``, 0 = unchanged), so a level's ranges are built with two array operations."""
-
-    node: int
-    k: int
-    depth: int
-    lb: float
-    ub: float
-    pslot: int = -1        # the parent's slot at the previous level (same tree); -1 at the root
-    sib: int = -1          # large child: node id of its smaller sibling (histogram derived), else -1
-    fj: int = 0
-    fside: int = 0
-    fcode: int = 0
-
-
 def _level_res(ep: EngineParams, depth: int) -> int:
     if ep.histogram_type == "QuantilesGlobal":
         return 1 << 30
     return max(ep.nbins, ep.nbins_top_level >> depth)
+
+
+def _root_opens() -> dict:
+    """The open leaves of one tree at the root level, as arrays (see :func:`grow_trees`)."""
+    return {"node": np.zeros(1, np.int64), "lb": np.full(1, -math.inf), "ub": np.full(1, math.inf),
+            "pslot": np.full(1, -1, np.int64), "sib": np.full(1, -1, np.int64), "fj": np.zeros(1, np.int64),
+            "fside": np.zeros(1, np.int64), "fcode": np.zeros(1, np.int64), "depth": 0}
 
 
 def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: EngineParams, tree_index: int,
@@ -726,6 +768,14 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
     ``leaf_value(G, H)`` turns a leaf's gradient/hessian sums (already bound-clipped Newton value
     given as ``-G/H``) into the stored value (learning rate, clipping). Returns the trees; the caller
     runs ``tree.update`` with their leaf values (see :func:`update_predictions`).
+
+    The open leaves of a tree at a level are arrays (one entry per leaf, in slot order): ``node``,
+    value bounds ``lb``/``ub`` (monotone constraints), ``pslot`` the parent's slot at the previous
+    level, ``sib`` (a large child: node id of its smaller sibling, whose histogram is built; the
+    large one's is parent − sibling; else -1), and the split column narrowing the parent's code
+    ranges (``fj``: column, ``fside`` 1 = left child: ``hi = fcode``, 2 = right child:
+    ``lo = fcode``, 0 = unchanged), so a level's ranges, splits and children are array operations
+    with no per-leaf Python.
     """
     p = len(bins)
     rng_tree = np.random.Generator(np.random.PCG64(np.random.SeedSequence([ep.seed & (2 ** 63 - 1), tree_index, 7])))
@@ -751,15 +801,13 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
     if ep.monotone is not None:
         mono = np.asarray(ep.monotone, np.int64)[cols]
     maxFc = max([bins[j].nfine for j in usable if bins[j].kind == "cat"] + [1])  # width of categorical bitsets
-    cols_l = [int(c) for c in cols]
-    iscat_l = [int(c) for c in iscat]
-    mono_l = [int(v) for v in mono]
+    nfine = np.array([bins[j].nfine for j in usable], np.int64)
     full_lo = np.zeros(m, np.int64)
-    full_hi = np.array([bins[j].nfine for j in usable], np.int64)
-    opens: list[_Open] = []
+    full_hi = nfine.copy()
+    opens: dict[int, dict] = {}
     for t in trees:
         t.add(0.0, 0.0, 0)
-        opens.append(_Open(0, t.k, 0, -math.inf, math.inf))
+        opens[t.k] = _root_opens()
     pending: list[dict] | None = None
     first = True
     prev_lay: dict = {}
@@ -768,37 +816,33 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
         # ---------------------------------------------------------------- layout of this level
         layout = []
         total = 0
-        by_k: dict[int, list[_Open]] = {}
-        for o in opens:
-            by_k.setdefault(o.k, []).append(o)
-        for ti, t in enumerate(trees):
-            lst = by_k.get(t.k, [])
-            if not lst:
+        for t in trees:
+            op = opens.get(t.k)
+            if op is None:
                 continue
             son = np.full(t.size, -1, np.int32)
-            S = len(lst)
+            S = op["node"].shape[0]
+            depth = op["depth"]
             pl_ = prev_lay.get(t.k)
-            if lst[0].pslot < 0 or pl_ is None:
+            if op["pslot"][0] < 0 or pl_ is None:
                 lo = np.repeat(full_lo[None, :], S, axis=0)
                 hi = np.repeat(full_hi[None, :], S, axis=0)
             else:
-                ps_ = np.fromiter((o.pslot for o in lst), np.int64, S)
+                ps_ = op["pslot"]
                 lo = pl_["lo"][ps_]
                 hi = pl_["hi"][ps_]
-                fside = np.fromiter((o.fside for o in lst), np.int64, S)
-                fj = np.fromiter((o.fj for o in lst), np.int64, S)
-                fcode = np.fromiter((o.fcode for o in lst), np.int64, S)
+                fside, fj, fcode = op["fside"], op["fj"], op["fcode"]
                 r_ = np.flatnonzero(fside == 1)
                 hi[r_, fj[r_]] = fcode[r_]
                 r_ = np.flatnonzero(fside == 2)
                 lo[r_, fj[r_]] = fcode[r_]
-            res = np.full((S, 1), _level_res(ep, lst[0].depth), np.int64)
+            res = np.full((S, 1), _level_res(ep, depth), np.int64)
             span = hi - lo
             nbin = np.where(iscat[None, :] == 1, span, np.maximum(1, np.minimum(span, res)))
             # columns each leaf may split on (mtries / col_sample_rate), drawn before the histograms so
             # that only those are built (H2O-3's DRF does the same)
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-                [ep.seed & (2 ** 63 - 1), tree_index, t.k, lst[0].depth + 1])))
+                [ep.seed & (2 ** 63 - 1), tree_index, t.k, depth + 1])))
             ok = span > 1
             nok = ok.sum(axis=1)
             if ep.mtries > 0:
@@ -809,8 +853,11 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 cnt = nok
             keys = rng.random((S, m))
             keys[~ok] = 2.0
-            rank = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1, kind="stable")
-            allowed = (ok & (rank < cnt[:, None])).astype(np.uint8)
+            # the cnt smallest keys of a row (stable order; they are all usable since cnt <= nok)
+            take = np.arange(m)[None, :] < cnt[:, None]
+            allowed = np.zeros((S, m), np.uint8)
+            allowed[np.nonzero(take)[0], np.argsort(keys, axis=1, kind="stable")[take]] = 1
+            allowed &= ok.astype(np.uint8)
             rand_cut = np.full((S, m), -1, np.int64)
             if ep.histogram_type == "Random":
                 draw = 1 + np.floor(rng.random((S, m)) * np.maximum(nbin - 1, 1)).astype(np.int64)
@@ -826,14 +873,14 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             off = (total + np.concatenate([[0], np.cumsum(sizes)[:-1]])).reshape(S, m).astype(np.int64)
             total += int(sizes.sum())
             pl = None if sampled else prev_lay.get(t.k)
-            son[np.fromiter((o.node for o in lst), np.int64, S)] = np.arange(S, dtype=np.int32)
+            son[op["node"]] = np.arange(S, dtype=np.int32)
             pairs = np.zeros((0, 3), np.int64)
             if pl is not None:
-                sib = np.fromiter((o.sib for o in lst), np.int64, S)
+                sib = op["sib"]
                 rows = np.flatnonzero(sib >= 0)
                 rows = rows[son[sib[rows]] >= 0]
                 if rows.size:
-                    ps_ = np.fromiter((lst[r].pslot for r in rows.tolist()), np.int64, rows.size)
+                    ps_ = op["pslot"][rows]
                     p_lo, p_hi, p_nb = pl["lo"][ps_], pl["hi"][ps_], pl["nbin"][ps_]
                     ident = p_nb == p_hi - p_lo
                     same = (p_lo == lo[rows]) & (p_hi == hi[rows])
@@ -866,19 +913,18 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
         hist_all = hist_q.astype(np.float64)
         # ---------------------------------------------------------------- split search
         pending = []
-        new_opens: list[_Open] = []
+        new_opens: dict[int, dict] = {}
         for lay in layout:
             k = lay["k"]
-            ti = next(i for i, t in enumerate(trees) if t.k == k)
-            t = trees[ti]
-            lst = by_k[k]
-            S = len(lst)
+            t = next(t_ for t_ in trees if t_.k == k)
+            op = opens[k]
+            S = op["node"].shape[0]
             sc = scales
             hist = hist_all.copy() if len(layout) > 1 else hist_all
             hist[:, 0] /= sc["sg"][k]
             hist[:, 1] /= sc["sh"][k]
             hist[:, 2] /= sc["sw"]
-            bounds = np.array([(o.lb, o.ub) for o in lst], np.float64).reshape(S, 2)
+            bounds = np.column_stack([op["lb"], op["ub"]]).astype(np.float64).reshape(S, 2)
             allowed = lay["allowed"]
             rand_cut = lay["rand_cut"]
             out_i = np.zeros((S, 3), np.int64)
@@ -888,14 +934,12 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             K_.find_splits(hist, lay["off"], lay["nbin"], iscat_find, allowed, rand_cut, mono, bounds,
                            float(ep.min_rows), float(ep.min_hess), out_i, out_f, out_cat)
             son = np.full(t.size, -1, np.int32)
-            scol, scode, snal, scat, sleft, sright, catrows = [], [], [], [], [], [], []
-            # node statistics (value and cover) of every slot from its totals, as arrays
+            # node statistics (value and cover) of every slot from its totals
             lbv, ubv = bounds[:, 0], bounds[:, 1]
-            vals = _clip_values(out_f[:, 10], out_f[:, 11], lbv, ubv, leaf_value)
-            for o, c_, v_ in zip(lst, out_f[:, 12].tolist(), vals.tolist()):
-                t.cover[o.node] = c_
-                t.value[o.node] = v_
-            cur_depth = lst[0].depth
+            nodes = op["node"]
+            t.cover[nodes] = out_f[:, 12]
+            t.value[nodes] = _clip_values(out_f[:, 10], out_f[:, 11], lbv, ubv, leaf_value)
+            cur_depth = op["depth"]
             next_depth = cur_depth + 1
             opening = next_depth < ep.max_depth
             two_min = 2 * ep.min_rows
@@ -903,74 +947,73 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 cand = np.zeros(0, np.int64)
             else:
                 cand = np.flatnonzero((out_i[:, 0] >= 0) & ~(out_f[:, 0] <= ep.min_split_improvement))
+            C = cand.size
+            if C == 0:
+                continue
             jjs = out_i[cand, 0]
             bb = out_i[cand, 1]
+            nal = out_i[cand, 2]
             lo_c = lay["lo"][cand, jjs]
             hi_c = lay["hi"][cand, jjs]
             nb_c = np.maximum(lay["nbin"][cand, jjs], 1)
-            codes_c = np.where(iscat[jjs] == 1, 0, lo_c + (bb * (hi_c - lo_c) + nb_c - 1) // nb_c)
-            vl_c = _clip_values(out_f[cand, 1], out_f[cand, 2], lbv[cand], ubv[cand], leaf_value)
-            vr_c = _clip_values(out_f[cand, 4], out_f[cand, 5], lbv[cand], ubv[cand], leaf_value)
-            for s, (jj, b, nal), fs, code, cvl, cvr in zip(cand.tolist(), out_i[cand].tolist(),
-                                                          out_f[cand].tolist(), codes_c.tolist(),
-                                                          vl_c.tolist(), vr_c.tolist()):
-                o = lst[s]
-                gain = fs[0]
-                j = cols_l[jj]
-                GL, HL, WL, GR, HR, WR, vl, vr = fs[1:9]
-                lb_l, ub_l, lb_r, ub_r = o.lb, o.ub, o.lb, o.ub
-                if mono_l[jj] != 0:
-                    mid = 0.5 * (vl + vr)
-                    if mono_l[jj] > 0:
-                        ub_l, lb_r = min(o.ub, mid), max(o.lb, mid)
-                    else:
-                        lb_l, ub_r = max(o.lb, mid), min(o.ub, mid)
-                    cvl = _clip_value(GL, HL, lb_l, ub_l, leaf_value)
-                    cvr = _clip_value(GR, HR, lb_r, ub_r, leaf_value)
-                left = t.add_pair(cvl, WL, cvr, WR, next_depth)
-                right = left + 1
-                t.col[o.node] = j
-                t.nal[o.node] = nal
-                t.left[o.node] = left
-                t.right[o.node] = right
-                t.gain[o.node] = gain
-                cat = iscat_l[jj]
-                if cat:
-                    cb = out_cat[s, :bins[j].nfine].copy()
-                    t.catbins[o.node] = cb
-                    catrows.append((len(scol), cb))
-                else:
-                    t.code[o.node] = code
-                son[o.node] = len(scol)
-                scol.append(j)
-                scode.append(code)
-                snal.append(nal)
-                scat.append(cat)
-                sleft.append(left)
-                sright.append(right)
-                if opening:
-                    open_l, open_r = WL >= two_min, WR >= two_min
-                    side_l, side_r = (0, 0) if cat else (1, 2)
-                    if open_l:
-                        ol = _Open(left, k, next_depth, lb_l, ub_l, s, -1, jj, side_l, code)
-                        new_opens.append(ol)
-                    if open_r:
-                        orr = _Open(right, k, next_depth, lb_r, ub_r, s, -1, jj, side_r, code)
-                        new_opens.append(orr)
-                    if open_l and open_r:
-                        # histogram the lighter child only; the heavier one is parent − sibling
-                        if WL <= WR:
-                            orr.sib = left
-                        else:
-                            ol.sib = right
-            if scol:
-                catleft = np.zeros((len(scol), maxFc), np.uint8)
-                for r_, cb in catrows:
-                    catleft[r_, :cb.shape[0]] = cb
-                pending.append({"k": k, "split_of_node": son, "col": np.asarray(scol, np.int64),
-                                "code": np.asarray(scode, np.int64), "nal": np.asarray(snal, np.uint8),
-                                "cat": np.asarray(scat, np.uint8), "catleft": catleft,
-                                "left": np.asarray(sleft, np.int32), "right": np.asarray(sright, np.int32)})
+            cat_c = iscat[jjs].astype(np.int64)
+            codes_c = np.where(cat_c == 1, 0, lo_c + (bb * (hi_c - lo_c) + nb_c - 1) // nb_c)
+            fc = out_f[cand]
+            GL, HL, WL, GR, HR, WR, vl, vr = (fc[:, q] for q in range(1, 9))
+            lb_c, ub_c = lbv[cand], ubv[cand]
+            lb_l, ub_l, lb_r, ub_r = lb_c, ub_c, lb_c, ub_c
+            mo = mono[jjs]
+            if np.any(mo != 0):
+                # a monotone split bounds its children's values at the midpoint of theirs
+                mid = 0.5 * (vl + vr)
+                inc, dec = mo > 0, mo < 0
+                ub_l = np.where(inc, np.minimum(ub_c, mid), ub_c)
+                lb_r = np.where(inc, np.maximum(lb_c, mid), lb_c)
+                lb_l = np.where(dec, np.maximum(lb_c, mid), lb_c)
+                ub_r = np.where(dec, np.minimum(ub_c, mid), ub_c)
+            cvl = _clip_values(GL, HL, lb_l, ub_l, leaf_value)
+            cvr = _clip_values(GR, HR, lb_r, ub_r, leaf_value)
+            split_nodes = nodes[cand]
+            left = t.add_pairs(cvl, WL, cvr, WR, next_depth) + 2 * np.arange(C, dtype=np.int64)
+            right = left + 1
+            j_c = cols[jjs]
+            t.col[split_nodes] = j_c
+            t.nal[split_nodes] = nal
+            t.left[split_nodes] = left
+            t.right[split_nodes] = right
+            t.gain[split_nodes] = fc[:, 0]
+            t.code[split_nodes] = codes_c
+            catleft = np.zeros((C, maxFc), np.uint8)
+            for r_ in np.flatnonzero(cat_c == 1).tolist():
+                cb = out_cat[cand[r_], :bins[int(j_c[r_])].nfine].copy()
+                t.catbins[int(split_nodes[r_])] = cb
+                catleft[r_, :cb.shape[0]] = cb
+            son[split_nodes] = np.arange(C, dtype=np.int32)
+            pending.append({"k": k, "split_of_node": son, "col": j_c.astype(np.int64),
+                            "code": codes_c.astype(np.int64), "nal": nal.astype(np.uint8),
+                            "cat": cat_c.astype(np.uint8), "catleft": catleft,
+                            "left": left.astype(np.int32), "right": right.astype(np.int32)})
+            if not opening:
+                continue
+            open_l, open_r = WL >= two_min, WR >= two_min
+            both = open_l & open_r
+            # per split the left child then the right one, each if it stays open
+            keep = np.column_stack([open_l, open_r]).ravel()
+            if not keep.any():
+                continue
+
+            def two_(a, b, keep=keep):
+                return np.column_stack([a, b]).ravel()[keep]
+
+            side_l = np.where(cat_c == 1, 0, 1)
+            side_r = np.where(cat_c == 1, 0, 2)
+            # histogram the lighter child only; the heavier one is parent − sibling
+            sib_l = np.where(both & ~(WL <= WR), right, -1)
+            sib_r = np.where(both & (WL <= WR), left, -1)
+            new_opens[k] = {"node": two_(left, right), "lb": two_(lb_l, lb_r), "ub": two_(ub_l, ub_r),
+                            "pslot": two_(cand, cand), "sib": two_(sib_l, sib_r), "fj": two_(jjs, jjs),
+                            "fside": two_(side_l, side_r), "fcode": two_(codes_c, codes_c),
+                            "depth": next_depth}
         opens = new_opens
     for t in trees:
         t._pending = None
@@ -979,17 +1022,11 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
 
 
 def _clip_values(G: np.ndarray, H: np.ndarray, lb: np.ndarray, ub: np.ndarray, leaf_value) -> np.ndarray:
-    """:func:`_clip_value` of whole arrays (the same operations elementwise, so the same bits)."""
+    """Leaf values ``leaf_value(clip(-G/H, lb, ub))`` (0 where ``H <= 0``) of whole arrays."""
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.where(H > 0, -G / np.where(H > 0, H, 1.0), 0.0)
     v = np.minimum(np.maximum(v, lb), ub)
     return np.asarray(leaf_value(v), np.float64).reshape(-1)
-
-
-def _clip_value(G: float, H: float, lb: float, ub: float, leaf_value) -> float:
-    v = -G / H if H > 0 else 0.0
-    v = min(max(v, lb), ub)
-    return leaf_value(v)
 
 
 def update_predictions(node, frame_key: str, session: str, trees: list[TreeBuffer], K: int, drf: bool,

@@ -27,7 +27,7 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["NA_CODE", "bin_numeric", "bin_levels",
+__all__ = ["NA_CODE", "bin_numeric", "bin_levels", "quantize_rows",
            "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
            "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "splitmix_uniform",
            "route_codes"]
@@ -37,12 +37,46 @@ NA_CODE = 0xFFFF
 
 @nb.njit(nogil=True, cache=True)
 def bin_numeric(x, edges, out):
-    """IN x float64[n] (NaN missing), edges float64[F-1] sorted; OUT out uint16[n] codes."""
+    """IN x float64[n] (NaN missing), edges float64[F-1] sorted; OUT out uint16[n] codes.
+
+    The code is the number of edges ``<= x``. It is first guessed by interpolating between the
+    first and last edge (exact after a step or two on equal-width grids), checked, and found by
+    binary search when the guess is off by more than a few edges (quantile grids).
+    """
     m = edges.shape[0]
+    if m == 0:
+        for i in range(x.shape[0]):
+            out[i] = NA_CODE if math.isnan(x[i]) else 0
+        return
+    e0 = edges[0]
+    e1 = edges[m - 1]
+    scale = (m - 1) / (e1 - e0) if e1 > e0 else 0.0
     for i in range(x.shape[0]):
         v = x[i]
         if math.isnan(v):
             out[i] = NA_CODE
+            continue
+        if v < e0:
+            out[i] = 0
+            continue
+        if v >= e1:
+            out[i] = m
+            continue
+        # e0 <= v < e1: the count is in [1, m - 1]
+        g = int((v - e0) * scale) + 1
+        if g < 1:
+            g = 1
+        elif g > m - 1:
+            g = m - 1
+        steps = 0
+        while steps < 4 and edges[g] <= v:
+            g += 1
+            steps += 1
+        while steps < 4 and edges[g - 1] > v:
+            g -= 1
+            steps += 1
+        if edges[g - 1] <= v < edges[g]:
+            out[i] = g
             continue
         lo, hi = 0, m
         while lo < hi:  # number of edges <= v
@@ -67,6 +101,21 @@ def bin_levels(codes, level_bin, out):
 
 
 @nb.njit(nogil=True, cache=True)
+def quantize_rows(g, h, w, active, sg, sh, sw, gq, hq, wq):
+    """The rows' fixed-point gradient, hessian and weight for the histograms, in one pass.
+
+    IN g, h, w float64[n], active uint8[n], the scales sg, sh, sw (powers of two); OUT gq, hq, wq
+    int64[n] = ``rint(g·wa·sg)``, ``rint(h·wa·sh)``, ``rint(wa·sw)`` with ``wa`` the weight of an
+    active row and 0 otherwise (the operations of the numpy expression, so the same bits).
+    """
+    for i in range(g.shape[0]):
+        wa = w[i] if active[i] == 1 else 0.0
+        wq[i] = np.int64(np.rint(wa * sw))
+        gq[i] = np.int64(np.rint(g[i] * wa * sg))
+        hq[i] = np.int64(np.rint(h[i] * wa * sh))
+
+
+@nb.njit(nogil=True, cache=True)
 def splitmix_uniform(seed, stream, row0, n, out):
     """OUT out float64[n]: uniforms in [0, 1) from a counter hash of (seed, stream, global row).
 
@@ -83,7 +132,7 @@ def splitmix_uniform(seed, stream, row0, n, out):
 
 @nb.njit(nogil=True, cache=True)
 def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
-                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist):
+                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist, pack=0):
     """One chunk's whole ``tree.hist`` pass for one tree: apply the previous level's splits, group the
     active rows of the open leaves by slot, and histogram the (slot, column) pairs with ``build == 1``.
 
@@ -94,11 +143,18 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     The bins are those of the module's convention (``bin = (code - lo) * nb // (hi - lo)``, NA bin
     ``nb``) and the sums int64, so the result does not depend on the order rows are added in. The
     work: one pass over the rows applies the splits and counts the slots; the rows' gradient,
-    hessian and weight are gathered into slot order once; a column is histogrammed through a code ->
-    bin table (missing code included, so no branch) when the slot has at least a quarter as many rows
-    as the column's code range or the table of an earlier slot fits (same range and bins: every
-    column no ancestor split on), four such columns per pass over the slot's rows (the row's sums
-    are read once per four); the other (slot, column) pairs (small leaves of deep trees) divide per row.
+    hessian and weight are gathered into slot order once; then per slot two columns per pass over
+    its rows (the row's sums are read once per two). A column's bin is a shift of its code when its
+    bins hold ``2^s`` codes each (one code per bin, UniformAdaptive's halving), else it goes through a
+    code -> bin table (missing code included, so no branch) when the slot has at least a quarter as
+    many rows as the column's code range or the table of an earlier slot fits (same range and bins);
+    the other (slot, column) pairs (small leaves of deep trees) divide per row.
+
+    ``pack > 0`` (every active row has the same weight, so a bin's weight is its row count times the
+    rows' ``wq``; the count is below ``2^pack``): a row adds ``hq·2^pack + 1`` into the hessian slot
+    and nothing into the weight slot, two additions per (row, column) instead of three; the hessian
+    sums and weights are unpacked at the end. The rows of this call's (slot, column) pairs must then
+    be zero on entry (the other rows are left alone: several trees share one ``hist``).
     """
     n = nid.shape[0]
     nn = split_of_node.shape[0]
@@ -133,6 +189,35 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     nr = start[nslot]
     pos = start[:nslot].copy()
     order = np.empty(nr, np.int32)
+    hf = hist.reshape(hist.shape[0] * 3)   # flat (bin, stat) view: one index per update
+    if pack > 0:
+        gw = np.empty((nr, 2), np.int64)
+        mul = np.int64(1) << np.int64(pack)
+        wc = np.int64(0)
+        for i in range(n):
+            sl = slot[i]
+            if sl >= 0:
+                q = pos[sl]
+                order[q] = i
+                gw[q, 0] = gq[i]
+                gw[q, 1] = hq[i] * mul + 1
+                wc = wq[i]
+                pos[sl] = q + 1
+        _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
+        mask = mul - 1
+        k0 = hist.shape[0]   # unpack this tree's rows of the histogram only (the other trees' are done)
+        k1 = 0
+        for s in range(nslot):
+            for jj in range(m):
+                if build[s, jj] == 1:
+                    k0 = min(k0, off[s, jj])
+                    k1 = max(k1, off[s, jj] + nbin[s, jj] + 1)
+        for k in range(k0, k1):
+            v = hist[k, 1]
+            if v != 0:
+                hist[k, 1] = v >> np.int64(pack)
+                hist[k, 2] = (v & mask) * wc
+        return
     gw = np.empty((nr, 3), np.int64)
     for i in range(n):
         sl = slot[i]
@@ -143,22 +228,30 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             gw[q, 1] = hq[i]
             gw[q, 2] = wq[i]
             pos[sl] = q + 1
-    og = gw[:, 0]
-    oh = gw[:, 1]
-    ow = gw[:, 2]
+    _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+
+
+@nb.njit(nogil=True, cache=True)
+def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, two):
+    """The histograms of every slot (rows ``order[start[s]:start[s + 1]]``), two columns per pass;
+    ``two``: ``gw`` holds (gradient, packed hessian) and the weight slot is left alone."""
+    m = cols.shape[0]
     # per column a code -> bin table (missing code included, so no branch), refilled only when the
     # column's (range, bins) differs from the last slot that used it: columns no ancestor split on
     # share one table across the slots of a level
     luts = np.empty((m, NA_CODE + 1), np.int32)
     key = np.full((m, 3), -1, np.int64)
-    pj = np.empty(4, np.int64)
+    pt = 0    # a table column waiting for a partner
+    ps = 0    # a shift column waiting for a partner, and its shift
+    pss = 0
     for s in range(nslot):
         r0 = start[s]
         r1 = start[s + 1]
         if r1 <= r0:
             continue
         rows = r1 - r0
-        npend = 0   # table columns waiting for a pass over the rows (up to four in one pass)
+        nt = 0
+        nsh = 0
         for jj in range(m):
             if build[s, jj] == 0:
                 continue
@@ -166,19 +259,34 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             span = hi[s, jj] - l0
             B = nbin[s, jj]
             o = off[s, jj]
-            if 4 * rows < span and not (key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B):
-                cj = codes[cols[jj]]
-                for q in range(r0, r1):
-                    c = cj[order[q]]
-                    if c == NA_CODE:
-                        k = o + B
+            # bins of 2^sh codes each: the bin is a shift; the missing code (above every code of
+            # the slot's range) lands past the last bin and is clamped to the NA bin
+            sh = -1
+            if span >= B and span % B == 0:
+                rat = span // B
+                if rat & (rat - 1) == 0:
+                    sh = 0
+                    while (np.int64(1) << sh) < rat:
+                        sh += 1
+            if sh >= 0:
+                if nsh == 1:
+                    if two:
+                        _pair_shift2(codes[cols[ps]], codes[cols[jj]], lo[s, ps], l0, pss, sh,
+                                     nbin[s, ps], B, off[s, ps], o, order, r0, r1, gw, hf)
                     else:
-                        k = o + ((np.int64(c) - l0) * B) // span
-                    hist[k, 0] += og[q]
-                    hist[k, 1] += oh[q]
-                    hist[k, 2] += ow[q]
+                        _pair_shift(codes[cols[ps]], codes[cols[jj]], lo[s, ps], l0, pss, sh,
+                                    nbin[s, ps], B, off[s, ps], o, order, r0, r1, gw, hf)
+                    nsh = 0
+                else:
+                    ps = jj
+                    pss = sh
+                    nsh = 1
                 continue
-            if not (key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B):
+            cached = key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B
+            if 4 * rows < span and not cached:
+                _one_div(codes[cols[jj]], l0, span, B, o, order, r0, r1, gw, hf, two)
+                continue
+            if not cached:
                 lt = luts[jj]
                 for c in range(span):
                     lt[l0 + c] = (c * B) // span
@@ -186,71 +294,222 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
                 key[jj, 0] = l0
                 key[jj, 1] = span
                 key[jj, 2] = B
-            pj[npend] = jj
-            npend += 1
-            if npend == 4:
-                _hist4(codes[cols[pj[0]]], codes[cols[pj[1]]], codes[cols[pj[2]]], codes[cols[jj]],
-                       luts[pj[0]], luts[pj[1]], luts[pj[2]], luts[jj], off[s, pj[0]], off[s, pj[1]],
-                       off[s, pj[2]], o, order, r0, r1, og, oh, ow, hist)
-                npend = 0
-        if npend >= 2:
-            _hist2(codes[cols[pj[0]]], codes[cols[pj[1]]], luts[pj[0]], luts[pj[1]], off[s, pj[0]],
-                   off[s, pj[1]], order, r0, r1, og, oh, ow, hist)
-        if npend == 1 or npend == 3:
-            jl = pj[npend - 1]
-            _hist2(codes[cols[jl]], codes[cols[jl]], luts[jl], luts[jl], off[s, jl], -1,
-                   order, r0, r1, og, oh, ow, hist)
+            if nt == 1:
+                if two:
+                    _pair_table2(codes[cols[pt]], codes[cols[jj]], luts[pt], luts[jj], off[s, pt], o,
+                                 order, r0, r1, gw, hf)
+                else:
+                    _pair_table(codes[cols[pt]], codes[cols[jj]], luts[pt], luts[jj], off[s, pt], o,
+                                order, r0, r1, gw, hf)
+                nt = 0
+            else:
+                pt = jj
+                nt = 1
+        if nsh == 1 and nt == 1:
+            if two:
+                _pair_mixed2(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps],
+                             codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf)
+            else:
+                _pair_mixed(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps],
+                            codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf)
+        elif nsh == 1:
+            _one_shift(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps], order, r0, r1, gw, hf, two)
+        elif nt == 1:
+            _one_table(codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf, two)
+
+
+# The passes over one slot's rows (``order[r0:r1]``; ``gw[q]`` the row's quantized gradient,
+# hessian, weight) add into the flat histogram ``hf`` (``3 * bin + stat``). Index arithmetic is
+# unsigned (no negative-index wraparound per access) and every pass is a straight loop.
+@nb.njit(nogil=True, cache=True)
+def _pair_shift(c1, c2, lo1, lo2, s1, s2, b1, b2, o1, o2, order, r0, r1, gw, hf):
+    """Two columns whose bins are ``(code - lo) >> s`` (missing: clamped to the NA bin ``b``)."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    l1 = np.uint64(lo1)
+    l2 = np.uint64(lo2)
+    sh1 = np.uint64(s1)
+    sh2 = np.uint64(s2)
+    B1 = np.uint64(b1)
+    B2 = np.uint64(b2)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        w = gw[q, 2]
+        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
+        k = (u2 + min((np.uint64(c2[i]) - l2) >> sh2, B2)) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
 
 
 @nb.njit(nogil=True, cache=True)
-def _hist2(c1, c2, l1, l2, o1, o2, order, r0, r1, og, oh, ow, hist):
-    """Two table columns in one pass over a slot's rows (``o2 < 0``: the first column only)."""
-    if o2 < 0:
-        for q in range(r0, r1):
-            k = o1 + l1[c1[order[q]]]
-            hist[k, 0] += og[q]
-            hist[k, 1] += oh[q]
-            hist[k, 2] += ow[q]
-        return
+def _pair_table(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf):
+    """Two columns binned through their code -> bin tables."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
     for q in range(r0, r1):
-        i = order[q]
-        g = og[q]
-        h = oh[q]
-        w = ow[q]
-        k = o1 + l1[c1[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
-        k = o2 + l2[c2[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        w = gw[q, 2]
+        k = (u1 + np.uint64(t1[c1[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
+        k = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
 
 
 @nb.njit(nogil=True, cache=True)
-def _hist4(c1, c2, c3, c4, l1, l2, l3, l4, o1, o2, o3, o4, order, r0, r1, og, oh, ow, hist):
-    """Four table columns in one pass over a slot's rows."""
+def _pair_mixed(c1, lo1, s1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf):
+    """A shift column and a table column in one pass."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    l1 = np.uint64(lo1)
+    sh1 = np.uint64(s1)
+    B1 = np.uint64(b1)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
     for q in range(r0, r1):
-        i = order[q]
-        g = og[q]
-        h = oh[q]
-        w = ow[q]
-        k = o1 + l1[c1[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
-        k = o2 + l2[c2[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
-        k = o3 + l3[c3[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
-        k = o4 + l4[c4[i]]
-        hist[k, 0] += g
-        hist[k, 1] += h
-        hist[k, 2] += w
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        w = gw[q, 2]
+        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
+        k = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+        hf[k + two] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _pair_shift2(c1, c2, lo1, lo2, s1, s2, b1, b2, o1, o2, order, r0, r1, gw, hf):
+    """:func:`_pair_shift` adding (gradient, packed hessian) only."""
+    one = np.uint64(1)
+    three = np.uint64(3)
+    l1 = np.uint64(lo1)
+    l2 = np.uint64(lo2)
+    sh1 = np.uint64(s1)
+    sh2 = np.uint64(s2)
+    B1 = np.uint64(b1)
+    B2 = np.uint64(b2)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
+        hf[k] += g
+        hf[k + one] += h
+        k = (u2 + min((np.uint64(c2[i]) - l2) >> sh2, B2)) * three
+        hf[k] += g
+        hf[k + one] += h
+
+
+@nb.njit(nogil=True, cache=True)
+def _pair_table2(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf):
+    """:func:`_pair_table` adding (gradient, packed hessian) only."""
+    one = np.uint64(1)
+    three = np.uint64(3)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k = (u1 + np.uint64(t1[c1[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+        k = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+
+
+@nb.njit(nogil=True, cache=True)
+def _pair_mixed2(c1, lo1, s1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf):
+    """:func:`_pair_mixed` adding (gradient, packed hessian) only."""
+    one = np.uint64(1)
+    three = np.uint64(3)
+    l1 = np.uint64(lo1)
+    sh1 = np.uint64(s1)
+    B1 = np.uint64(b1)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
+        hf[k] += g
+        hf[k + one] += h
+        k = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k] += g
+        hf[k + one] += h
+
+
+@nb.njit(nogil=True, cache=True)
+def _one_shift(c1, lo1, s1, b1, o1, order, r0, r1, gw, hf, two):
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    l1 = np.uint64(lo1)
+    sh1 = np.uint64(s1)
+    B1 = np.uint64(b1)
+    u1 = np.uint64(o1)
+    for q in range(r0, r1):
+        k = (u1 + min((np.uint64(c1[np.uint64(order[q])]) - l1) >> sh1, B1)) * three
+        hf[k] += gw[q, 0]
+        hf[k + one] += gw[q, 1]
+        if not two:
+            hf[k + two_] += gw[q, 2]
+
+
+@nb.njit(nogil=True, cache=True)
+def _one_table(c1, t1, o1, order, r0, r1, gw, hf, two):
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    u1 = np.uint64(o1)
+    for q in range(r0, r1):
+        k = (u1 + np.uint64(t1[c1[np.uint64(order[q])]])) * three
+        hf[k] += gw[q, 0]
+        hf[k + one] += gw[q, 1]
+        if not two:
+            hf[k + two_] += gw[q, 2]
+
+
+@nb.njit(nogil=True, cache=True)
+def _one_div(c1, l0, span, b1, o1, order, r0, r1, gw, hf, two):
+    """A column of a small slot binned by division per row (no table to fill)."""
+    for q in range(r0, r1):
+        c = c1[order[q]]
+        if c == NA_CODE:
+            k = o1 + b1
+        else:
+            k = o1 + ((np.int64(c) - l0) * b1) // span
+        k *= 3
+        hf[k] += gw[q, 0]
+        hf[k + 1] += gw[q, 1]
+        if not two:
+            hf[k + 2] += gw[q, 2]
 
 
 @nb.njit(nogil=True, cache=True)

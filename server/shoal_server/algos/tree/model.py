@@ -77,22 +77,22 @@ def trees_to_arrays(trees: list[TreeBuffer], bins: list[ColumnBins], arrays: dic
     for t in trees:
         n = t.size
         col = np.asarray(t.col, np.int64)
+        code = np.asarray(t.code, np.int64)
         thr = np.zeros(n)
         catp = np.full(n, -1, np.int64)
         catlen = np.zeros(n, np.int64)
-        for i in range(n):
-            j = t.col[i]
-            if j < 0:
-                continue
-            b = bins[j]
-            if b.kind == "cat":
-                bits = np.asarray(t.catbins[i], np.uint8)[np.asarray(b.level_bin, np.int64)]
-                catp[i] = ncat
-                catlen[i] = b.card
-                catbits.append(bits.astype(np.uint8))
-                ncat += b.card
-            else:
-                thr[i] = float(b.edges[t.code[i] - 1])
+        for j in np.unique(col[col >= 0]).tolist():
+            if bins[j].kind != "cat":
+                idx = np.flatnonzero(col == j)
+                thr[idx] = np.asarray(bins[j].edges, np.float64)[code[idx] - 1]
+        catcols = [j for j, b in enumerate(bins) if b.kind == "cat"]
+        for i in np.flatnonzero(np.isin(col, catcols)).tolist():   # the bitsets in node order
+            b = bins[int(col[i])]
+            bits = np.asarray(t.catbins[i], np.uint8)[np.asarray(b.level_bin, np.int64)]
+            catp[i] = ncat
+            catlen[i] = b.card
+            catbits.append(bits.astype(np.uint8))
+            ncat += b.card
         left = np.asarray(t.left, np.int64)
         right = np.asarray(t.right, np.int64)
         parts["col"].append(col)
@@ -230,20 +230,19 @@ def varimp(arrays: dict, names: list[str]) -> np.ndarray:
 
 def tree_depths(arrays: dict) -> list[int]:
     """The depth of each tree (0 for a single leaf)."""
-    offs = arrays["tree_off"]
-    left, right = arrays["left"], arrays["right"]
-    out = []
-    for t in range(len(offs) - 1):
-        best = 0
-        stack = [(int(offs[t]), 0)]
-        while stack:
-            nd, d = stack.pop()
-            best = max(best, d)
-            if left[nd] >= 0:
-                stack.append((int(left[nd]), d + 1))
-                stack.append((int(right[nd]), d + 1))
-        out.append(best)
-    return out
+    offs = np.asarray(arrays["tree_off"], np.int64)
+    left, right = np.asarray(arrays["left"], np.int64), np.asarray(arrays["right"], np.int64)
+    if offs.size < 2:
+        return []
+    depth = np.zeros(left.shape[0], np.int64)
+    frontier = offs[:-1]
+    d = 0
+    while frontier.size:   # one level of every tree at a time (children are absolute node indices)
+        depth[frontier] = d
+        inner = frontier[left[frontier] >= 0]
+        frontier = np.concatenate([left[inner], right[inner]])
+        d += 1
+    return [int(x) for x in np.maximum.reduceat(depth, offs[:-1])]
 
 
 def contributions_array(payload: dict, R: np.ndarray) -> np.ndarray:
