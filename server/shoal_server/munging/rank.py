@@ -48,8 +48,8 @@ def _frame_arg(ctx, n, i=0):
 
 @nb.njit(cache=True, nogil=True)
 def segmented_ranks(order: np.ndarray, gkeys: np.ndarray, skeys: np.ndarray, ranks: np.ndarray,
-                    missing: np.ndarray) -> None:
-    """Running count within each run of equal group keys, walking the rows in sorted ``order``.
+                    missing: np.ndarray, lo: int, hi: int) -> None:
+    """Running count within each run of equal group keys, walking sorted positions ``lo:hi``.
 
     Parameters
     ----------
@@ -60,22 +60,19 @@ def segmented_ranks(order: np.ndarray, gkeys: np.ndarray, skeys: np.ndarray, ran
         in a group key).
     ranks : int64[n]
         OUT, by input row position: 1, 2, ... for the rows of each run whose sort values are all
-        present (0 where one is missing).
+        present (0 where one is missing). The count restarts at ``lo``: a run that began before
+        ``lo`` is completed by :func:`carry_ranks`.
     missing : bool[n]
         OUT, by input row position: True where a sort value is missing (the rank is NA, not counted).
+    lo, hi : int
+        IN: the sorted positions to walk.
     """
-    n = order.shape[0]
     count = 0
     prev = -1
-    for i in range(n):
+    for i in range(lo, hi):
         row = order[i]
-        if prev >= 0:
-            for j in range(gkeys.shape[0]):
-                a = gkeys[j, row]
-                b = gkeys[j, prev]
-                if a != b and not (a != a and b != b):
-                    count = 0
-                    break
+        if prev >= 0 and not _same_group(gkeys, row, prev):
+            count = 0
         prev = row
         ok = True
         for j in range(skeys.shape[0]):
@@ -90,6 +87,59 @@ def segmented_ranks(order: np.ndarray, gkeys: np.ndarray, skeys: np.ndarray, ran
         else:
             ranks[row] = 0
             missing[row] = True
+
+
+@nb.njit(cache=True, nogil=True)
+def _same_group(gkeys, a, b) -> bool:
+    for j in range(gkeys.shape[0]):
+        x = gkeys[j, a]
+        y = gkeys[j, b]
+        if x != y and not (x != x and y != y):
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def carry_ranks(order: np.ndarray, gkeys: np.ndarray, ranks: np.ndarray, missing: np.ndarray, cut: int) -> None:
+    """After :func:`segmented_ranks` ran on ``[.., cut)`` and ``[cut, ..)`` separately: add the count
+    the run spanning ``cut`` had reached before it to its ranked rows from ``cut`` on."""
+    n = order.shape[0]
+    if cut <= 0 or cut >= n or not _same_group(gkeys, order[cut], order[cut - 1]):
+        return
+    carry = 0
+    for i in range(cut - 1, -1, -1):  # the last counted row of the run before the cut holds its count
+        row = order[i]
+        if not _same_group(gkeys, row, order[cut]):
+            break
+        if not missing[row]:
+            carry = ranks[row]
+            break
+    if carry == 0:
+        return
+    for i in range(cut, n):
+        row = order[i]
+        if not _same_group(gkeys, row, order[cut - 1]):
+            break
+        if not missing[row]:
+            ranks[row] += carry
+
+
+#: From this many rows the running count walks two halves of the sorted order on two threads.
+_SPLIT_MIN_ROWS = 1_000_000
+
+
+def _ranks(order: np.ndarray, gkeys: np.ndarray, skeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = order.shape[0]
+    ranks = np.empty(n, np.int64)
+    miss = np.empty(n, np.bool_)
+    if n < _SPLIT_MIN_ROWS:
+        segmented_ranks(order, gkeys, skeys, ranks, miss, 0, n)
+        return ranks, miss
+    from .radix import _pool
+    cut = n // 2
+    list(_pool().map(lambda b: segmented_ranks(order, gkeys, skeys, ranks, miss, b[0], b[1]), [(0, cut), (cut, n)]))
+    carry_ranks(order, gkeys, ranks, miss, cut)
+    return ranks, miss
 
 
 def _names(v, what: str, n) -> list:
@@ -136,10 +186,8 @@ def _op_rank_within_group_by(ctx, n):
     skeys = [_sort_key(data[i]) for i in sidx]
     order = sort_order(gkeys + skeys, [True] * len(gidx) + asc)
     nrow = len(order)
-    ranks = np.empty(nrow, np.int64)
-    miss = np.empty(nrow, np.bool_)
-    segmented_ranks(order, np.array(gkeys, np.float64).reshape(len(gkeys), nrow),
-                    np.array(skeys, np.float64).reshape(len(skeys), nrow), ranks, miss)
+    ranks, miss = _ranks(order, np.array(gkeys, np.float64).reshape(len(gkeys), nrow),
+                         np.array(skeys, np.float64).reshape(len(skeys), nrow))
     rank_col = ColumnData(column_header(name, "int"), ranks, miss)
     if resort and len(order):
         order = order[sort_order([k[order] for k in skeys], asc)]

@@ -258,3 +258,29 @@ def test_q9_r_squared_from_group_sums_matches_pandas_corr(node, with_missing):
     assert got["id2"].tolist() == want["id2"].astype(str).tolist()
     assert got["id4"].tolist() == want["id4"].astype(float).tolist()
     np.testing.assert_allclose(got["r2"].to_numpy(), want["r2"].to_numpy(), rtol=1e-9)
+
+
+def test_two_thread_running_count_equals_one_pass(monkeypatch):
+    """Large inputs count on two halves of the sorted order; the run that spans the cut is carried
+    over (also when its rows before the cut are all unranked)."""
+    from shoal_server.munging import rank as R
+    from shoal_server.munging.reorg import sort_order
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 10, 57, 400):
+        for ngroups in (1, 3, 50):
+            g = rng.integers(0, ngroups, n).astype(float)
+            g[rng.random(n) < 0.1] = np.nan
+            v = rng.normal(size=n)
+            v[rng.random(n) < 0.3] = np.nan
+            order = sort_order([g, v], [True, False])
+            gk, sk = g.reshape(1, n).copy(), v.reshape(1, n).copy()
+            monkeypatch.setattr(R, "_SPLIT_MIN_ROWS", 10**9)
+            one = R._ranks(order, gk, sk)
+            monkeypatch.setattr(R, "_SPLIT_MIN_ROWS", 1)
+            two = R._ranks(order, gk, sk)
+            assert np.array_equal(one[0][~one[1]], two[0][~two[1]]) and np.array_equal(one[1], two[1])
+            # and against pandas' cumcount over the counted rows
+            df = pd.DataFrame({"g": g, "v": v}).iloc[order]
+            ok = df["v"].notna()
+            want = df[ok].groupby("g", dropna=False, sort=False).cumcount() + 1
+            assert np.array_equal(two[0][want.index.to_numpy()], want.to_numpy())
