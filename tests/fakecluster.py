@@ -79,8 +79,9 @@ class FakeMungingView(FakeClusterView):
 
 
 @contextlib.contextmanager
-def fake_cluster(nnodes: int, base_port: int, threads: int = 2):
-    """``nnodes`` in-process nodes joined by :class:`FakeMungingView`s; yields the node list."""
+def fake_cluster(nnodes: int, base_port: int, threads: int = 2, view_cls=None):
+    """``nnodes`` in-process nodes joined by :class:`FakeMungingView`s (or ``view_cls``, a subclass);
+    yields the node list."""
     from shoal_server.config import NodeConfig
     from shoal_server.node import Node
 
@@ -88,7 +89,7 @@ def fake_cluster(nnodes: int, base_port: int, threads: int = 2):
     pool = cf.ThreadPoolExecutor(8)
     by_id = {n.self_id: n for n in nodes}
     for n in nodes:
-        n.cluster = FakeMungingView(by_id, pool, n.self_id)
+        n.cluster = (view_cls or FakeMungingView)(by_id, pool, n.self_id)
     try:
         yield nodes
     finally:

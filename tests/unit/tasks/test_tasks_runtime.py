@@ -234,27 +234,9 @@ class _CancellingView:
 
 def _fake_nodes(n, base_port, cancels=True):
     """``n`` in-process nodes joined by fake views (``task.cancel`` delivered when ``cancels``)."""
-    import concurrent.futures as cf
-    import contextlib
-
     fc = _fakes()
     view_cls = type("_View", (_CancellingView, fc.FakeMungingView), {}) if cancels else fc.FakeMungingView
-
-    @contextlib.contextmanager
-    def made():
-        nodes = [Node(NodeConfig(threads=2, port=base_port + 10 * i)) for i in range(n)]
-        pool = cf.ThreadPoolExecutor(8)
-        by_id = {x.self_id: x for x in nodes}
-        for x in nodes:
-            x.cluster = view_cls(by_id, pool, x.self_id)
-        try:
-            yield nodes
-        finally:
-            pool.shutdown()
-            for x in nodes:
-                x.close()
-
-    return made()
+    return fc.fake_cluster(n, base_port, view_cls=view_cls)
 
 
 _stage_log: list = []
