@@ -444,9 +444,11 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                 valid_m = _session_metrics(node, vheader.key, vsess, [vfp["needed"][0]], category, domain, dist,
                                            False, t, False, weighted)
     finally:
-        E.drop_session(node, sess, header.members)
-        if vsess is not None:
-            E.drop_session(node, vsess, vheader.members)
+        try:
+            E.drop_session(node, sess, header.members)
+        finally:  # the validation session is dropped even when dropping the training one raised
+            if vsess is not None:
+                E.drop_session(node, vsess, vheader.members)
     if arrays is None:
         from .model import empty_arrays
         arrays = empty_arrays()
