@@ -284,3 +284,37 @@ def test_two_thread_running_count_equals_one_pass(monkeypatch):
             ok = df["v"].notna()
             want = df[ok].groupby("g", dropna=False, sort=False).cumcount() + 1
             assert np.array_equal(two[0][want.index.to_numpy()], want.to_numpy())
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_within_group_sort_path_equals_the_two_key_sort(monkeypatch, split):
+    """One group and one sort column: radix by group, then each group's rows sorted and ranked —
+    the same order as the two-key sort and the same ranks as the general count."""
+    from shoal_server.munging import rank as R
+    from shoal_server.munging.reorg import sort_order
+    monkeypatch.setattr(R, "_SPLIT_MIN_ROWS", 1 if split else 10**9)
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 9, 300, 5000):
+        for ngroups in (1, 7, 1000):
+            for asc in (True, False):
+                g = rng.integers(0, ngroups, n).astype(float)
+                g[rng.random(n) < 0.05] = np.nan
+                v = rng.choice(np.array([np.nan, -0.0, 0.0, 1.5, -2.0, np.inf]), n) if n % 2 else rng.normal(size=n)
+                got = R.order_and_ranks_by_segments(g, v, asc)
+                if got is None:
+                    assert n / max(1, len(np.unique(np.nan_to_num(g, nan=-1)))) > R._SEGMENT_MAX_MEAN
+                    continue
+                order, ranks, miss = got
+                want_order = sort_order([g, v], [True, asc])
+                assert np.array_equal(order, want_order)
+                w_ranks, w_miss = R._ranks(want_order, g.reshape(1, n).copy(), v.reshape(1, n).copy())
+                assert np.array_equal(miss, w_miss) and np.array_equal(ranks[~miss], w_ranks[~w_miss])
+
+
+def test_rank_op_on_the_within_group_path_equals_pandas(node, monkeypatch):
+    from shoal_server.munging import rank as R
+    monkeypatch.setattr(R, "_SPLIT_MIN_ROWS", 1)
+    df = _bench_like(3000, 5)
+    make_frame(node, df, "q8big", 97)
+    evaluate(node, _rank_expr("q8big", ["id6"], ["v3"], [False]), "q8big_r")
+    _check(to_pandas(node, "q8big_r"), expected(df, ["id6"], ["v3"], [False]))
