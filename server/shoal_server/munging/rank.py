@@ -17,7 +17,10 @@ Semantics (H2O-3 ``h2o.rank_within_group_by`` / ``AstRankWithinGroupBy``):
 
 Like ``sort``, the frame's columns come to the coordinator (``ctx.gather``); the running count
 then runs once over the whole sorted order (a group that spans chunk boundaries is one segment
-there, so no per-chunk carry is needed), and each result chunk takes its rows while it is encoded
+there, so no per-chunk carry is needed; large inputs count two halves on two threads and carry the
+spanning run over). One group column and one sort column with small groups take a shorter path
+(:func:`order_and_ranks_by_segments`: radix by the group key, then each group sorted and ranked),
+which gives the same order. Each result chunk takes its rows while it is encoded
 in the compute pool (``store_columns(rows=...)``). The result is therefore the same on one node or
 many and for any chunk size.
 """
