@@ -12,18 +12,7 @@ from shoal import expr as sx
 from shoal.errors import ShoalError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def connected(node):
-    conn = shoal.init(url=node.url, verbose=False)
-    yield conn
-
-
-@pytest.fixture(autouse=True)
-def reconnect(connected):
-    from shoal.connection import set_current_connection
-
-    set_current_connection(connected)
-    yield
+pytestmark = pytest.mark.usefixtures("connected", "reconnect")
 
 
 def _df(n: int = 80, seed: int = 3) -> pd.DataFrame:

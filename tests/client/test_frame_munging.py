@@ -20,18 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 N = 60
 
 
-@pytest.fixture(scope="module", autouse=True)
-def connected(node):
-    conn = shoal.init(url=node.url, verbose=False)
-    yield conn
-
-
-@pytest.fixture(autouse=True)
-def reconnect(connected):
-    from shoal.connection import set_current_connection
-
-    set_current_connection(connected)
-    yield
+pytestmark = pytest.mark.usefixtures("connected", "reconnect")
 
 
 def _df(n: int = N, seed: int = 5) -> pd.DataFrame:

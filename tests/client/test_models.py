@@ -29,17 +29,7 @@ def node(tmp_path_factory):
         n.stop()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def connected(node):
-    conn = shoal.init(url=node.url, verbose=False)
-    yield conn
-
-
-@pytest.fixture(autouse=True)
-def reconnect(connected):
-    from shoal.connection import set_current_connection
-
-    set_current_connection(connected)
+pytestmark = pytest.mark.usefixtures("connected", "reconnect")
 
 
 def _data(n: int = 400, seed: int = 1) -> pd.DataFrame:
