@@ -28,7 +28,7 @@ from . import exact
 from . import thresholds
 from .common import check_weights, chunk_inputs, fmt_count, frame_inputs, num, table, valid_rows
 from .curves import CRITERIA, criteria, group_by_threshold
-from .rows import canonical, canonical_binary
+from .rows import binary_run_of_classes, binary_to_rows, canonical, classes_of, is_binary_run
 
 __all__ = ["binomial_metrics", "binomial_metrics_from_arrays", "GAINS_LIFT_PROBS", "weighted_quantiles",
            "gains_lift_table", "LOGLOSS_EPS", "AUTO_EXACT_MAX_ROWS"]
@@ -61,24 +61,80 @@ def _prepare(y, p, w):
 def partial(y, p, w, params: dict) -> dict:
     """One block's partial: exact sums plus canonical rows (exact) or threshold bins (binned).
 
-    Exact: ``runs`` is a list of canonical sets (one per chunk); ``merge`` concatenates the lists
-    and ``finish`` merges all runs at once (``thresholds.merge_runs``), which gives the same
-    canonical set as merging them pairwise but moves the rows once instead of once per tree level.
+    Exact: ``runs`` is a list of canonical sets (one per chunk): a binary run (``rows.binary_run``)
+    when every row has the same finite weight, else canonical rows. ``merge`` concatenates the
+    lists and ``finish`` merges all runs at once (:func:`merged_rows`, :func:`binary_thresholds`);
+    every merge order gives the same set.
+
+    The sums are Σw, Σw·y, Σw·(y-p)², Σw·logloss. With one weight ``w`` for every row the first
+    two are ``n`` and ``n₁`` copies of ``w`` (``exact.accumulate_repeated``: the same exact sums
+    without the terms), and each row's logloss term takes only the log it needs.
     """
     y, p, w = _prepare(y, p, w)
-    ww = np.ones_like(y) if w is None else w
-    pc = np.clip(p, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
-    with np.errstate(all="ignore"):
-        ll = -np.where(y == 1, np.log(pc), np.log1p(-pc))
-    terms = np.vstack([ww, ww * y, ww * (y - p) ** 2, ww * ll])
-    out = {"sums": exact.exact_sums(terms), "nobs": int(y.size)}
+    wval = _constant_weight(w)
+    if wval is None:
+        ww = w
+        pc = np.clip(p, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
+        with np.errstate(all="ignore"):
+            ll = -np.where(y == 1, np.log(pc), np.log1p(-pc))
+        terms = np.vstack([ww, ww * y, ww * (y - p) ** 2, ww * ll])
+        out = {"sums": exact.exact_sums(terms), "nobs": int(y.size)}
+        classes = None
+    else:
+        classes = classes_of(y, p)              # the scores of each class (new arrays)
+        out = {"sums": _constant_weight_sums(*classes, wval), "nobs": int(y.size)}
     if params.get("auc_type", "exact") == "binned":
+        ww = np.ones_like(y) if w is None else w
         out["bins"] = binning.build(p, ww * y, ww * (1 - y), int(params["nbins"]))
-    else:  # key columns: p, y[, w]
-        fast = canonical_binary(p, y, ww if params.get("weighted") else None)
-        out["runs"] = [fast if fast is not None else
-                       canonical(np.column_stack([p, y, ww] if params.get("weighted") else [p, y]))]
+    elif classes is not None and y.size:      # key columns: p, y[, w]
+        out["runs"] = [binary_run_of_classes(*classes, 3 if params.get("weighted") else 2,
+                                             wval if params.get("weighted") else 1.0)]
+    else:
+        ww = np.ones_like(y) if w is None else w
+        out["runs"] = [canonical(np.column_stack([p, y, ww] if params.get("weighted") else [p, y]))]
     return out
+
+
+def _constant_weight(w) -> float | None:
+    """The one weight of every row (1.0 without weights) when it is finite; else None."""
+    if w is None:
+        return 1.0
+    if w.size == 0:
+        return 1.0
+    v = float(w[0]) + 0.0
+    if not math.isfinite(v) or not bool(np.all(w == v)):
+        return None
+    return v
+
+
+def _constant_weight_sums(s0: np.ndarray, s1: np.ndarray, wval: float) -> dict:
+    """The four exact sums of :func:`partial` from the scores of the class-0 rows ``s0`` and of the
+    class-1 rows ``s1`` when every row has weight ``wval`` (finite): Σw and Σw·y are ``n`` and
+    ``n₁`` copies of ``wval``; each row's ``w·(y-p)²`` and ``w·logloss`` are the same operations
+    on the same values as the row-by-row terms (``y - p`` with ``y`` 0.0 or 1.0, one log a row),
+    and exact sums do not depend on the order of the terms."""
+    acc = np.zeros((4, exact.NLIMB), np.int64)
+    special = np.zeros((4, 3), np.int64)
+    for yv, s in ((0.0, s0), (1.0, s1)):
+        if s.shape[0] == 0:
+            continue
+        t = np.empty((2, s.shape[0]))
+        np.subtract(yv, s, out=t[0])
+        np.square(t[0], out=t[0])               # (y - p) ** 2
+        pc = np.clip(s, LOGLOSS_EPS, 1 - LOGLOSS_EPS)
+        with np.errstate(all="ignore"):
+            if yv == 1.0:
+                np.log(pc, out=t[1])
+            else:
+                np.negative(pc, out=pc)
+                np.log1p(pc, out=t[1])
+        np.negative(t[1], out=t[1])
+        if wval != 1.0:                         # w·x (x·1.0 is x: skipped)
+            t *= wval
+        exact.accumulate_rows(t, acc[2:], special[2:])
+    exact.accumulate_repeated(wval, s0.shape[0] + s1.shape[0], acc, special, 0)
+    exact.accumulate_repeated(wval, s1.shape[0], acc, special, 1)
+    return exact.pack(acc, special)
 
 
 def merge(a: dict, b: dict, params: dict) -> dict:
@@ -98,6 +154,7 @@ def merged_rows(runs: list) -> dict:
     write disjoint rows and run on two threads (the kernels release the GIL). The result is a pure
     function of the rows, like every other merge order.
     """
+    runs = [binary_to_rows(r) if is_binary_run(r) else r for r in runs]
     runs = [r for r in runs if np.asarray(r["c"]).shape[0] > 0] or list(runs[:1])
     if len(runs) == 1:
         return {"k": np.ascontiguousarray(runs[0]["k"], dtype=np.float64),
@@ -127,6 +184,71 @@ def merged_rows(runs: list) -> dict:
         dst = 1 - dst
     k, c = sets[0]
     return {"k": k, "c": c}
+
+
+def binary_thresholds(runs: list):
+    """``(thr, tp, fp)`` of binary runs of one weight and key width (``rows.binary_run``): the
+    distinct thresholds (decreasing) and cumulative tps/fps, the numbers of
+    ``thresholds.group_rows`` on :func:`merged_rows` of the same runs (same bits).
+
+    The raw scores of all runs are concatenated per class and sorted (``np.sort``, the two classes
+    on two threads): one sort of 1e7 floats costs less than merging 100 sorted runs of them level
+    by level. The counted parts are merged in pairs, level by level (as :func:`merged_rows`). One
+    last pass (``thresholds.binary_final``) merges the three, groups and cumulates.
+    """
+    w = float(runs[0]["w"])
+
+    def cat(key):
+        """The raw scores ``key`` of all runs, sorted (a new array when they come from several runs)."""
+        parts = [a for a in (np.asarray(r[key], np.float64) for r in runs) if a.shape[0]]
+        if len(parts) < 2:
+            return np.ascontiguousarray(parts[0]) if parts else np.empty(0), False
+        return np.concatenate(parts), True
+
+    (s0, sort0), (s1, sort1) = cat("s0"), cat("s1")
+    todo = [a for a, again in ((s0, sort0), (s1, sort1)) if again]
+    if len(todo) == 2 and s0.shape[0] + s1.shape[0] > 100_000:
+        list(_pool().map(np.ndarray.sort, todo))          # in place, both classes at once (no GIL held)
+    else:
+        for a in todo:
+            a.sort()
+    sets = [(np.ascontiguousarray(r["p"], dtype=np.float64), np.ascontiguousarray(r["n0"], dtype=np.int64),
+             np.ascontiguousarray(r["n1"], dtype=np.int64)) for r in runs if np.asarray(r["p"]).shape[0] > 0]
+    n = sum(s[0].shape[0] for s in sets)
+    if len(sets) > 1:
+        bufs = [(np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)) for _ in range(2)]
+        lo = np.concatenate([[0], np.cumsum([s[0].shape[0] for s in sets])[:-1]]).astype(np.int64)
+        dst = 0
+        while len(sets) > 1:
+            op, o0, o1 = bufs[dst]
+            jobs = []
+            for r in range(0, len(sets), 2):
+                a = sets[r]
+                b = sets[r + 1] if r + 1 < len(sets) else (a[0][:0], a[1][:0], a[2][:0])
+                jobs.append((a, b, int(lo[r])))
+
+            def one(job, op=op, o0=o0, o1=o1):
+                a, b, start = job
+                end = thresholds.merge_counts(*a, *b, op, o0, o1, start)
+                return op[start:end], o0[start:end], o1[start:end]
+
+            sets = list(_pool().map(one, jobs)) if len(jobs) > 1 else [one(jobs[0])]
+            lo = lo[::2]
+            dst = 1 - dst
+    p, n0, n1 = sets[0] if sets else (np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
+    m = s0.shape[0] + s1.shape[0] + p.shape[0]
+    thr, tp, fp = np.empty(m), np.empty(m), np.empty(m)
+    ng = thresholds.binary_final(s0, s1, p, n0, n1, w, thr, tp, fp)
+    return thr[:ng], tp[:ng], fp[:ng]
+
+
+def _binary_alike(runs: list) -> list | None:
+    """The runs without the empty canonical ones (a block without rows) when all the others are
+    binary runs of one weight and key width (then :func:`binary_thresholds`); else None."""
+    runs = [r for r in runs if is_binary_run(r) or np.asarray(r["c"]).shape[0] > 0]
+    if runs and all(is_binary_run(r) for r in runs) and len({(float(r["w"]), int(r["m"])) for r in runs}) == 1:
+        return runs
+    return None
 
 
 _POOL = None
@@ -253,6 +375,8 @@ def finish(r: dict | None, params: dict) -> dict:
     if "bins" in r:
         b = r["bins"]
         thr, tp, fp = group_by_threshold(np.asarray(b["t"]), np.asarray(b["pos"]), np.asarray(b["neg"]))
+    elif _binary_alike(r["runs"]) is not None:
+        thr, tp, fp = binary_thresholds(_binary_alike(r["runs"]))
     else:
         rows = merged_rows(r["runs"])
         k = np.ascontiguousarray(rows["k"], dtype=np.float64)
@@ -266,16 +390,12 @@ def finish(r: dict | None, params: dict) -> dict:
         auc = aucpr = ks_exact = math.nan
         best = {name: None for name in CRITERIA}
     else:
-        terms = np.empty(n)
-        auc = math.nan
+        auc = math.nan            # np.sum of the curve terms, without the terms array
         if tp[-1] > 0 and fp[-1] > 0:
-            thresholds.curve_terms(tp, fp, 0, terms)
-            auc = float(np.sum(terms) / 2.0 / (tp[-1] * fp[-1]))
+            auc = float(thresholds.curve_sum(tp, fp, 0, 0, n) / 2.0 / (tp[-1] * fp[-1]))
         aucpr = math.nan
         if tp[-1] > 0:
-            thresholds.curve_terms(tp, fp, 1, terms)
-            aucpr = float(np.sum(terms))
-        del terms
+            aucpr = float(thresholds.curve_sum(tp, fp, 1, 0, n))
         bi = np.empty(len(CRITERIA), np.int64)
         ks_exact = float(thresholds.best_and_ks(tp, fp, bi, pool=_pool()))
         best = {name: (int(bi[j]) if bi[j] >= 0 else None) for j, name in enumerate(CRITERIA)}

@@ -20,7 +20,8 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["NLIMB", "accumulate_rows", "pack", "unpack", "merge", "to_floats", "exact_sums", "exact_bincount"]
+__all__ = ["NLIMB", "accumulate_rows", "accumulate_repeated", "pack", "unpack", "merge", "to_floats", "exact_sums",
+           "exact_bincount"]
 
 #: Limbs of 32 bits cover exponents 0..2045 plus a 53-bit mantissa plus carry room.
 NLIMB = 66
@@ -114,6 +115,50 @@ def accumulate_rows_at(terms, index, acc, special):
             _normalize(acc)
             since = 0
     _normalize(acc)
+
+
+@nb.njit(nogil=True, cache=True)
+def accumulate_repeated(value, count, acc, special, j):
+    """Add ``count`` (>= 0) copies of ``value`` exactly into accumulator ``j``: the same
+    exact sum as :func:`accumulate_rows` of ``count`` equal values (INOUT acc, special)."""
+    if count <= 0:
+        return
+    b = np.array([value]).view(np.int64)[0]
+    ef = (b >> 52) & 0x7FF
+    mant_mask = (np.int64(1) << 52) - 1
+    if ef == 0x7FF:
+        if (b & mant_mask) != 0:
+            special[j, 0] += count
+        elif b < 0:
+            special[j, 2] += count
+        else:
+            special[j, 1] += count
+        return
+    m = b & mant_mask
+    if ef > 0:
+        m |= np.int64(1) << 52
+    else:
+        ef = 1
+    if m == 0:
+        return
+    e = ef - 1
+    limb = e >> 5
+    s = e & 31
+    mask32 = np.int64(0xFFFFFFFF)
+    lo = (m & mask32) << s
+    hi = (m >> 32) << s
+    d0 = lo & mask32
+    d1 = (lo >> 32) + (hi & mask32)
+    d2 = hi >> 32
+    sign = np.int64(-1) if b < 0 else np.int64(1)
+    left = np.int64(count)
+    while left > 0:                   # d0, d1 < 2**33: 2**28 copies at a time stay below 2**61
+        c = min(left, np.int64(1) << 28)
+        acc[j, limb] += sign * c * d0
+        acc[j, limb + 1] += sign * c * d1
+        acc[j, limb + 2] += sign * c * d2
+        _normalize(acc)
+        left -= c
 
 
 def exact_sums(terms: np.ndarray) -> dict:

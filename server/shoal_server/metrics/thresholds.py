@@ -14,7 +14,13 @@ same numbers with a handful of passes and allocations:
 * :func:`best_and_ks`: the first index of the maximum of every criterion of the thresholds table
   (``np.nanargmax``) and the KS statistic, without materialising the criteria; the table itself
   evaluates ``curves.criteria`` at its ≤ 400 picked thresholds only.
-* :func:`curve_terms`: the terms of the AUC and AUCPR sums (summed with ``np.sum``, as before).
+* :func:`curve_terms`: the terms of the AUC and AUCPR sums (summed with ``np.sum``);
+  :func:`curve_sum` gives that sum without the terms array.
+* :func:`merge_counts` / :func:`binary_final`: the binary runs of ``rows.binary_run`` (one weight
+  for every row): merge of counted runs, and the last pass from sorted class scores and counted
+  runs straight to thresholds and cumulative tps/fps (the numbers of :func:`group_rows`).
+* :func:`best_in_range_fast`: :func:`best_in_range` with the ten monotone criteria found at an end
+  or by binary search and the others computed block by block (both classes present).
 * :func:`gains_cumulative` / :func:`gains_groups`: the gains/lift weights and group sums
   (``np.cumsum`` and ``np.bincount`` order).
 
@@ -30,6 +36,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["pairwise_sum", "segment_sums", "merge_runs", "merge_two", "group_rows", "best_and_ks", "curve_terms",
+           "merge_counts", "binary_final", "best_in_range", "best_in_range_fast", "curve_sum",
            "gains_cumulative", "gains_groups", "NCRITERIA"]
 
 #: Criteria in ``curves.CRITERIA`` order.
@@ -320,6 +327,122 @@ def best_in_range(tp, fp, lo, hi, best, bv, finite):
     return ks
 
 
+_BLOCK = 512
+#: Criteria scanned value by value in :func:`best_in_range_fast` (the others are monotone).
+_SCANNED = (0, 1, 2, 3, 4, 7, 8, 9)
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def _block_values(tp, fp, P, N, s, e, vals):
+    """OUT vals float64[9, >= e-s]: f1, f2, f0point5, accuracy, precision, absolute_mcc,
+    min_per_class_accuracy, mean_per_class_accuracy and tpr - fpr at thresholds ``s .. e-1``,
+    the operations of :func:`_criteria_at` (selects instead of branches, so the loop vectorizes;
+    the same IEEE results)."""
+    for t in range(e - s):
+        tpi = tp[s + t]
+        fpi = fp[s + t]
+        tn = N - fpi
+        fn = P - tpi
+        tpr = tpi / P
+        tnr = tn / N
+        fpr = fpi / N
+        pos = tpi > 0
+        f1 = (1 + 1.0) * tpi / ((1 + 1.0) * tpi + 1.0 * fn + fpi)
+        f2 = (1 + 4.0) * tpi / ((1 + 4.0) * tpi + 4.0 * fn + fpi)
+        f05 = (1 + 0.25) * tpi / ((1 + 0.25) * tpi + 0.25 * fn + fpi)
+        vals[0, t] = f1 if pos else 0.0
+        vals[1, t] = f2 if pos else 0.0
+        vals[2, t] = f05 if pos else 0.0
+        vals[3, t] = (tpi + tn) / (P + N)
+        vals[4, t] = tpi / (tpi + fpi)
+        num = tpi * tn - fpi * fn
+        mcc = abs(num) / math.sqrt((tpi + fpi) * (tpi + fn) * (tn + fpi) * (tn + fn))
+        vals[5, t] = 0.0 if num == 0 else mcc
+        vals[6, t] = math.nan if (math.isnan(tpr) or math.isnan(tnr)) else min(tpr, tnr)
+        vals[7, t] = (tpr + tnr) / 2
+        vals[8, t] = tpr - fpr
+    return 0
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def _first_at_least(tp, fp, P, N, j, lo, hi, target):
+    """The first ``i`` in ``lo .. hi-1`` whose criterion ``j`` (non-decreasing in ``i``) is
+    ``>= target`` (binary search; the value by :func:`_criteria_at`'s operations)."""
+    a = lo
+    b = hi - 1
+    while a < b:
+        mid = (a + b) // 2
+        if j == 12:
+            v = fp[mid]
+        elif j == 13:
+            v = tp[mid]
+        elif j == 16:
+            v = fp[mid] / N
+        else:                       # 5 recall, 17 tpr
+            v = tp[mid] / P
+        if v >= target:
+            b = mid
+        else:
+            a = mid + 1
+    return a
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def best_in_range_fast(tp, fp, lo, hi, best, bv, finite):
+    """:func:`best_in_range` (same outputs) when both class totals ``P = tp[-1]``, ``N = fp[-1]``
+    are finite and positive (``lo < hi``). Ten criteria are monotone in the threshold index (tps,
+    fps, recall, tpr, fpr never decrease as the cumulative counts grow; tns, fns, specificity, tnr,
+    fnr never increase), so their first maximum is found at an end or by a binary search; the
+    other eight and KS are computed block by block into arrays (a vectorizable loop) and scanned
+    with one comparison each (NaN never compares greater, so it is skipped as ``nanargmax`` does;
+    ``>`` keeps the first index of the maximum)."""
+    n = tp.shape[0]
+    P = tp[n - 1]
+    N = fp[n - 1]
+    vals = np.empty((9, _BLOCK))
+    for j in range(NCRITERIA):
+        best[j] = -1
+        bv[j] = -np.inf
+        finite[j] = False
+    ks = -np.inf
+    ks_seen = False
+    for s in range(lo, hi, _BLOCK):
+        e = min(s + _BLOCK, hi)
+        _block_values(tp, fp, P, N, s, e, vals)
+        for q in range(8):
+            j = _SCANNED[q]
+            b = bv[j]
+            bi = best[j]
+            fin = finite[j]
+            for t in range(e - s):
+                v = vals[q, t]
+                if v > b:
+                    b = v
+                    bi = s + t
+                fin = fin or math.isfinite(v)
+            bv[j] = b
+            best[j] = bi
+            finite[j] = fin
+        for t in range(e - s):
+            d = vals[8, t]
+            if d > ks:
+                ks = d
+            ks_seen = ks_seen or not math.isnan(d)
+    # the monotone criteria: every value is finite here (0 <= tp <= P, 0 <= fp <= N)
+    vv = np.empty(NCRITERIA)
+    _criteria_at(tp[lo], fp[lo], P, N, vv)
+    for j in (6, 10, 11, 14, 15):          # non-increasing: the first index of the range
+        best[j] = lo
+        bv[j] = vv[j]
+        finite[j] = True
+    _criteria_at(tp[hi - 1], fp[hi - 1], P, N, vv)
+    for j in (5, 12, 13, 16, 17):          # non-decreasing: the first index reaching the last value
+        best[j] = _first_at_least(tp, fp, P, N, j, lo, hi, vv[j])
+        bv[j] = vv[j]
+        finite[j] = True
+    return ks if ks_seen else math.nan
+
+
 def best_and_ks(tp, fp, best, pool=None) -> float:
     """OUT best int64[18]: per criterion the ``np.nanargmax`` index over all thresholds, -1 when
     no value is finite. Returns ``nanmax(tpr - fpr)`` (NaN when a class is absent). With a thread
@@ -327,12 +450,16 @@ def best_and_ks(tp, fp, best, pool=None) -> float:
     wins ties: the first index of the maximum)."""
     n = tp.shape[0]
     halves = [(0, n)] if pool is None or n < 200_000 else [(0, n // 2), (n // 2, n)]
+    P = tp[n - 1] if n else 0.0
+    N = fp[n - 1] if n else 0.0
+    fast = math.isfinite(P) and math.isfinite(N) and P > 0 and N > 0
+    scan_range = best_in_range_fast if fast else best_in_range
 
     def scan(r):
         b = np.empty(NCRITERIA, np.int64)
         v = np.empty(NCRITERIA)
         f = np.empty(NCRITERIA, np.bool_)
-        k = best_in_range(tp, fp, r[0], r[1], b, v, f)
+        k = scan_range(tp, fp, r[0], r[1], b, v, f)
         return b, v, f, k
 
     parts = list(pool.map(scan, halves)) if len(halves) > 1 else [scan(halves[0])]
@@ -370,6 +497,59 @@ def curve_terms(tp, fp, which, out):
             prec = tp[i] / denom if denom > 0 else 1.0
             out[i] = (tp[i] - tprev) / P * prec
     return 0
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def _curve_term(tp, fp, P, which, i):
+    """Term ``i`` of :func:`curve_terms`."""
+    tprev = tp[i - 1] if i > 0 else 0.0
+    if which == 0:
+        fprev = fp[i - 1] if i > 0 else 0.0
+        return (fp[i] - fprev) * (tp[i] + tprev)
+    denom = tp[i] + fp[i]
+    prec = tp[i] / denom if denom > 0 else 1.0
+    return (tp[i] - tprev) / P * prec
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def curve_sum(tp, fp, which, lo, n):
+    """``np.sum`` of ``curve_terms(tp, fp, which)[lo:lo+n]`` without the terms array: the terms are
+    computed where :func:`pairwise_sum` reads them, so the sum has the same bits."""
+    P = tp[tp.shape[0] - 1]
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += _curve_term(tp, fp, P, which, i)
+        return res
+    if n <= _PW_BLOCK:
+        r0 = _curve_term(tp, fp, P, which, lo)
+        r1 = _curve_term(tp, fp, P, which, lo + 1)
+        r2 = _curve_term(tp, fp, P, which, lo + 2)
+        r3 = _curve_term(tp, fp, P, which, lo + 3)
+        r4 = _curve_term(tp, fp, P, which, lo + 4)
+        r5 = _curve_term(tp, fp, P, which, lo + 5)
+        r6 = _curve_term(tp, fp, P, which, lo + 6)
+        r7 = _curve_term(tp, fp, P, which, lo + 7)
+        i = 8
+        stop = n - (n % 8)
+        while i < stop:
+            r0 += _curve_term(tp, fp, P, which, lo + i)
+            r1 += _curve_term(tp, fp, P, which, lo + i + 1)
+            r2 += _curve_term(tp, fp, P, which, lo + i + 2)
+            r3 += _curve_term(tp, fp, P, which, lo + i + 3)
+            r4 += _curve_term(tp, fp, P, which, lo + i + 4)
+            r5 += _curve_term(tp, fp, P, which, lo + i + 5)
+            r6 += _curve_term(tp, fp, P, which, lo + i + 6)
+            r7 += _curve_term(tp, fp, P, which, lo + i + 7)
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += _curve_term(tp, fp, P, which, lo + i)
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return curve_sum(tp, fp, which, lo, n2) + curve_sum(tp, fp, which, lo + n2, n - n2)
 
 
 # ------------------------------------------------------------------------------------------ gains/lift
@@ -413,3 +593,87 @@ def gains_groups(thr, tp, fp, cuts_asc, g_e, g_n, g_s):
         g_n[grp] += w
         g_s[grp] += v * w
     return 0
+
+
+# ------------------------------------------------------------------------------------------ binary runs
+@nb.njit(nogil=True, cache=True)
+def merge_counts(pa, a0, a1, pb, b0, b1, op, o0, o1, u):
+    """Merge binary runs (``rows.binary_run``: increasing distinct scores ``pa``/``pb`` with class
+    counts, IN) into ``op``/``o0``/``o1`` (OUT) from element ``u``, equal scores added; returns the
+    end. Without branches on the data in the loop (the scores interleave at random)."""
+    na, nb_ = pa.shape[0], pb.shape[0]
+    i = 0
+    j = 0
+    while i < na and j < nb_:
+        x = pa[i]
+        z = pb[j]
+        ta = x <= z
+        tb = z <= x
+        op[u] = x if ta else z
+        o0[u] = (a0[i] if ta else 0) + (b0[j] if tb else 0)
+        o1[u] = (a1[i] if ta else 0) + (b1[j] if tb else 0)
+        i += np.int64(ta)
+        j += np.int64(tb)
+        u += 1
+    while i < na:
+        op[u] = pa[i]
+        o0[u] = a0[i]
+        o1[u] = a1[i]
+        i += 1
+        u += 1
+    while j < nb_:
+        op[u] = pb[j]
+        o0[u] = b0[j]
+        o1[u] = b1[j]
+        j += 1
+        u += 1
+    return u
+
+
+@nb.njit(nogil=True, cache=True)
+def binary_final(s0, s1, p, n0, n1, w, thr, tp, fp):
+    """Thresholds and counts of binary runs, fused with :func:`group_rows`. IN the sorted scores of
+    the ``y = 0`` rows ``s0`` and of the ``y = 1`` rows ``s1`` (one element a row) and the distinct
+    increasing scores ``p`` with their class counts ``n0``/``n1`` (any part may be empty); every row
+    of weight ``w``. OUT thr, tp, fp float64[>= groups]: the distinct thresholds (decreasing) and
+    the cumulative tps/fps, each score's counts weighted ``float(n) * w``, cumulated as
+    ``np.cumsum`` (left to right; starting from -0.0 is the identity). These are
+    :func:`group_rows`' numbers on the canonical rows of the same set: a threshold holds at most
+    the rows ``(p, 0, w)`` and ``(p, 1, w)``, whose reduceat sums are ``n0 * w`` and ``n1 * w``
+    exactly. Returns the number of thresholds."""
+    i = s0.shape[0] - 1
+    j = s1.shape[0] - 1
+    k = p.shape[0] - 1
+    g = 0
+    ct = -0.0
+    cf = -0.0
+    while i >= 0 or j >= 0 or k >= 0:
+        has = False
+        v = 0.0
+        if i >= 0:
+            v = s0[i]
+            has = True
+        if j >= 0 and (not has or s1[j] > v):
+            v = s1[j]
+            has = True
+        if k >= 0 and (not has or p[k] > v):
+            v = p[k]
+        c0 = 0
+        c1 = 0
+        while i >= 0 and s0[i] == v:
+            c0 += 1
+            i -= 1
+        while j >= 0 and s1[j] == v:
+            c1 += 1
+            j -= 1
+        if k >= 0 and p[k] == v:
+            c0 += n0[k]
+            c1 += n1[k]
+            k -= 1
+        thr[g] = v
+        ct = ct + np.float64(c1) * w
+        cf = cf + np.float64(c0) * w
+        tp[g] = ct
+        fp[g] = cf
+        g += 1
+    return g
