@@ -24,7 +24,8 @@ Data (seeded, written to a temporary directory that is removed at the end):
   small (N/1e6 rows: id1, id4, v2), medium (N/1e3: id1, id2, id4, id5, v2), big (N: all six, v2).
 
 Questions: groupby q1-q10 (q8 "largest two v3 by id6": Shoal and H2O-3 rank within groups with
-``rank_within_group_by`` and keep ranks 1-2; q9 "r^2 of v1, v2 by id2:id4": Shoal and H2O-3 take
+``rank_within_group_by`` and keep ranks 1-2 — Shoal as one lazy expression ``r[r["New_Rank_column"] <= 2,
+["id6", "v3"]]`` that the server fuses, H2O-3 in two steps; q9 "r^2 of v1, v2 by id2:id4": Shoal and H2O-3 take
 per-group sums of v1, v2, v1^2, v2^2, v1*v2 and the count, then r^2 elementwise); join q1 small inner on int, q2 medium inner on int, q3 medium left (outer) on int,
 q4 medium inner on enum, q5 big inner on int; quantiles of v3 (7 probabilities, linear).
 """
@@ -147,10 +148,10 @@ def _median_time(fn, repeat: int, cleanup=None) -> tuple[float, list[float], obj
 class Shoal:
     name = "shoal"
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, q8: str = "fused"):
         import shoal
         from shoal import expr as E
-        self.shoal, self.E = shoal, E
+        self.shoal, self.E, self.q8 = shoal, E, q8
         port = free_port()
         while port_in_use(port + 1):
             port = free_port()
@@ -195,12 +196,16 @@ class Shoal:
                 t = E.frame("ans_tmp")
                 return self._run(E.cbind(t["id3"], (t["max_v1"] - t["min_v2"]).rename(["range_v1_v2"])))
             return q7
-        if q == "q8":  # rank within id6 by v3 descending (H2O-3's rank_within_group_by), keep ranks 1 and 2
-            def q8():
+        if q == "q8":  # rank within id6 by v3 descending (H2O-3's rank_within_group_by), keep ranks 1 and 2:
+            def q8():  # one lazy expression; the server fuses the rank and the row filter (top 2 per group)
+                r = fr[["id6", "v3"]].rank_within_group_by(["id6"], ["v3"], ascending=[False])
+                return self._run(r[r["New_Rank_column"] <= 2, ["id6", "v3"]])
+
+            def q8_two_step():  # the ranked frame stored first, then filtered (before session 5)
                 fr[["id6", "v3"]].rank_within_group_by(["id6"], ["v3"], ascending=[False]).evaluate(dest="ans_tmp")
                 t = E.frame("ans_tmp")
                 return self._run(t[t["New_Rank_column"] <= 2, ["id6", "v3"]])
-            return q8
+            return q8 if self.q8 == "fused" else q8_two_step
         if q == "q9":  # r^2 of v1, v2 per group from per-group sums of x, y, x^2, y^2, xy
             def q9():
                 t = fr[["id2", "id4", "v1", "v2"]]
@@ -491,6 +496,43 @@ def run_system(sysobj, args, results: dict, checks: dict, loads: dict, paths: di
             log(f"[{name}] join {q}: {med:.3f}s ({', '.join(f'{t:.3f}' for t in times)}) rows={out}")
 
 
+def run_interleaved(objs: list, args, results: dict, checks: dict, loads: dict, paths: dict) -> None:
+    """``--interleave``: every system loaded and kept; each groupby question warmed up once per system,
+    then timed round-robin (one run of each system per round), so a machine whose load changes during
+    the run loads every system alike. The ratios of such a run are the fair ones on a shared machine."""
+    for obj in objs:
+        name = obj.name
+        results[name] = {}
+        if name in ("shoal", "h2o"):
+            t0 = time.perf_counter()
+            obj.load(paths["G1"], "G1", G1_TYPES)
+            loads[name] = {"G1": time.perf_counter() - t0}
+        results[name]["_load"] = loadavg()
+    for q in args.groupby:
+        fns, times = {}, {}
+        for obj in objs:
+            if (obj.name, q) in UNSUPPORTED or (obj.name, q) in SKIPPED:
+                continue
+            fns[obj.name] = (obj.groupby(q), getattr(obj, "drop", None))
+            out = fns[obj.name][0]()  # warm-up; its answer is the one checked
+            if fns[obj.name][1]:
+                fns[obj.name][1]()
+            checks.setdefault(q, {})[obj.name] = out
+            times[obj.name] = []
+        for _ in range(args.repeat):
+            for name, (fn, cleanup) in fns.items():
+                gc.collect()
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+                if cleanup:
+                    cleanup()
+        for name, ts in times.items():
+            results[name][q] = (statistics.median(ts), ts)
+            log(f"[{name}] groupby {q}: {statistics.median(ts):.3f}s ({', '.join(f'{t:.3f}' for t in ts)}) "
+                f"rows={checks[q][name]} (interleaved; load {loadavg()})")
+
+
 def report(args, results, checks, loads, note) -> str:
     def cell(s, q):
         r = results.get(s, {}).get(q)
@@ -588,6 +630,14 @@ def main(argv=None) -> int:
                     help="groupby questions (q1..q10), or none")
     ap.add_argument("--joins", default="q1,q2,q3,q4,q5", help="join questions (q1..q5), or none")
     ap.add_argument("--no-quantile", dest="quantile", action="store_false")
+    ap.add_argument("--questions", default=None,
+                    help="only these questions (overrides --groupby, --joins, --no-quantile): groupby q1..q10, "
+                         "joins j1..j5, quantile; e.g. q8 or q1,q8,j5")
+    ap.add_argument("--shoal-q8", choices=("fused", "two-step"), default="fused",
+                    help="Shoal's q8: one fused expression (default) or rank stored first, then filtered")
+    ap.add_argument("--interleave", action="store_true",
+                    help="keep every system loaded and time the groupby questions round-robin (fair ratios on "
+                         "a machine whose load changes; joins and the quantile are not run)")
     ap.add_argument("--h2o-mem", default="6g")
     ap.add_argument("--out", default=str(BENCH_DIR / "results" / "munging.md"),
                     help="markdown report to write ('' to only print)")
@@ -598,6 +648,16 @@ def main(argv=None) -> int:
     systems = [s for s in args.systems.split(",") if s]
     args.groupby = [] if args.groupby == "none" else args.groupby.split(",")
     args.joins = [] if args.joins == "none" else ["j" + q.lstrip("qj") for q in args.joins.split(",")]
+    if args.questions is not None:
+        wanted = [q.strip() for q in args.questions.split(",") if q.strip()]
+        unknown = [q for q in wanted if q not in GROUPBY and q not in JOINS and q != "quantile"]
+        if unknown:
+            ap.error(f"--questions: unknown {', '.join(unknown)}; choose from {', '.join(GROUPBY + JOINS)}, quantile")
+        args.groupby = [q for q in GROUPBY if q in wanted]
+        args.joins = [q for q in JOINS if q in wanted]
+        args.quantile = "quantile" in wanted
+    if args.interleave:
+        args.joins, args.quantile = [], False
     if args.from_log:
         results, checks, note = parse_log(args.from_log)
         args.joins = [q for q in JOINS if any(q in r for r in results.values())]
@@ -624,10 +684,31 @@ def main(argv=None) -> int:
                 paths[k] = os.path.join(tmp, f"J1_{k}.csv")
                 v.write_csv(paths[k])
         log(f"data generated in {time.perf_counter() - t0:.1f} s into {tmp}")
+        if args.interleave:
+            objs = []
+            try:
+                for s in systems:
+                    if s == "shoal":
+                        objs.append(Shoal(tmp, args.shoal_q8))
+                    elif s == "h2o":
+                        objs.append(H2O(tmp, args.h2o_mem))
+                    elif s == "polars":
+                        objs.append(Polars(g1, j1))
+                    elif s == "pandas":
+                        objs.append(Pandas(g1, j1))
+                    else:
+                        raise SystemExit(f"unknown system {s!r}; choose from {', '.join(SYSTEMS)}")
+                run_interleaved(objs, args, results, checks, loads, paths)
+            finally:
+                for obj in objs:
+                    if hasattr(obj, "close"):
+                        obj.close()
+            systems = []
+            note += "; systems timed round-robin (--interleave)"
         for s in systems:
             log(f"== {s}")
             if s == "shoal":
-                obj = Shoal(tmp)
+                obj = Shoal(tmp, args.shoal_q8)
                 paths["types"] = {k: j1_types(v, True) for k, v in j1.items()}
             elif s == "h2o":
                 obj = H2O(tmp, args.h2o_mem)

@@ -190,6 +190,9 @@ def eval_node(ctx: EvalContext, n):
     if not isinstance(n, Node):
         return n
     ctx.check()
+    subst = getattr(ctx, "substitute", None)
+    if subst and id(n) in subst:  # a node whose value a fused evaluation computed (see rank.fused_rank_rows)
+        return subst[id(n)]
     fn = OP_IMPL.get(n.op)
     if fn is None:  # pragma: no cover - the grammar and the table are kept in step by a test
         raise _err(f"Operation `{n.op}` is declared but not implemented; allowed: {', '.join(sorted(OP_IMPL))}.", n)
@@ -351,6 +354,11 @@ def _normalize_range(sel: dict, nrow: int, n: Node):
 
 
 def _op_rows(ctx, n):
+    if len(n.args) == 2:
+        from .rank import fused_rank_rows
+        fused = fused_rank_rows(ctx, n)  # r[r["New_Rank_column"] <= k, ...]: only the passing rows are stored
+        if fused is not None:
+            return fused
     fv = _frame_arg(ctx, n)
     if len(n.args) == 2:
         mask = eval_node(ctx, n.args[1])
