@@ -20,6 +20,10 @@ from .model import code_space, make_spec, tree_payload, trees_to_arrays, varimp
 
 __all__ = ["train_tree_model"]
 
+#: Fold a tree's ``tree.update`` into the next tree's ``tree.grad`` when no scoring pass reads the
+#: predictions in between (the same model bits either way; off only to compare the two paths).
+FUSED_PASSES = True
+
 
 def _seed(p: dict) -> int:
     s = int(p.get("seed", -1))
@@ -380,13 +384,19 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
         train_m = valid_m = None
         t = start_tree
         classes = list(range(K))
+        # the last tree's prediction update, when nothing reads the predictions before the next
+        # tree: the next tree.grad applies it in its own pass (one pass over the rows instead of two)
+        deferred = None
+        fuse = FUSED_PASSES
+        grown: list = []
         for t in range(start_tree + 1, ntrees + 1):
             if job is not None:
                 job.check()
             lr = 1.0 if drf else lr0 * anneal ** (t - 1)
-            g = node.runtime.run(E.TreeGrad.name, header.key, cols0,
-                                 {"session": sess, "dist": dist, "tree": t, "seed": seed,
-                                  "sample_rate": p["sample_rate"]})
+            gp = {"session": sess, "dist": dist, "tree": t, "seed": seed, "sample_rate": p["sample_rate"]}
+            if deferred is not None:
+                gp["update"], deferred = deferred, None
+            g = node.runtime.run(E.TreeGrad.name, header.key, cols0, gp)
             if g["bad"]:
                 raise InvalidParameter(f"Training of `{algo}` diverged at tree {t} (non-finite gradients); lower "
                                        f"`learn_rate` or check the response.", {"tree": t})
@@ -403,15 +413,19 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
             if dist_name in ("laplace", "quantile", "huber"):
                 from .quantiles import refit_leaves
                 refit_leaves(node, header.key, sess, trees, dist, leaf_value, cols0, scales["sw"])
-            E.update_predictions(node, header.key, sess, trees, K, drf, cols_needed=cols0)
+            scoring = _interval(p, t, ntrees)
+            if scoring or t == ntrees or not fuse:
+                E.update_predictions(node, header.key, sess, trees, K, drf, cols_needed=cols0)
+            else:
+                deferred = E.update_params(sess, trees, K, drf)
             if vsess is not None:
                 node.runtime.run(E.TreeScoreCodes.name, vheader.key, [vfp["needed"][0]],
                                  {"session": vsess, "trees": code_space(trees)})
-            arrays = trees_to_arrays(trees, bins, arrays)
+            grown.extend(trees)   # turned into model arrays once, after the loop
             if job is not None:
                 job.update(progress=0.05 + 0.9 * (t - start_tree) / max(ntrees - start_tree, 1),
                            message=f"Tree {t} of {ntrees}")
-            if _interval(p, t, ntrees):
+            if scoring:
                 train_m = _session_metrics(node, header.key, sess, cols0, category, domain, dist, drf, t, drf,
                                            weighted)
                 row = {"number_of_trees": t, "time": time.time(), "training": _pick(train_m, category)}
@@ -438,6 +452,9 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
             if deadline and t < ntrees and time.monotonic() >= deadline:
                 stopped_by_runtime = True  # H2O-3: the trees built so far make the model
                 break
+        if deferred is not None:  # stopped by the time limit after an unscored tree
+            node.runtime.run(E.TreeUpdate.name, header.key, cols0, deferred)
+            deferred = None
         if train_m is None or (history and history[-1]["number_of_trees"] != t):
             train_m = _session_metrics(node, header.key, sess, cols0, category, domain, dist, drf, t, drf, weighted)
             if vsess is not None:
@@ -449,6 +466,8 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
         finally:  # the validation session is dropped even when dropping the training one raised
             if vsess is not None:
                 E.drop_session(node, vsess, vheader.members)
+    if grown:
+        arrays = trees_to_arrays(grown, bins, arrays)
     if arrays is None:
         from .model import empty_arrays
         arrays = empty_arrays()

@@ -30,7 +30,8 @@ predictions, gradients and the tree node of each row). A tree is grown one level
    directly for the others (the split column of a coarsely binned parent). The sums are int64, so a
    derived histogram has the bits of a built one: models do not change, only the work halves.
 4. ``tree.update`` applies the last splits and adds each row's leaf value to its raw prediction
-   (GBM), or to its out-of-bag vote (DRF).
+   (GBM), or to its out-of-bag vote (DRF). When no scoring pass reads the predictions before the
+   next tree, the next ``tree.grad`` carries it instead (one pass over the rows: ``builder``).
 
 Binning (once per model, on the training frame): a numeric column gets a global fine grid of
 interior edges: integer columns with a small span get one code per value; otherwise
@@ -55,6 +56,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+import numba as nb
 import numpy as np
 
 from ...metrics import exact
@@ -399,33 +401,205 @@ class DropSession(IndexedTask):
         return {}
 
 
+_GRAD_KIND = {"gaussian": 1, "bernoulli": 2, "drf": 3}
+
+
+@nb.njit(nogil=True, cache=True)
+def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, stat):
+    """One pass of ``tree.grad`` over a chunk's rows: in-bag flags, gradients, maxima.
+
+    ``kind`` 0: ``g``, ``h`` (K, n) are already filled (``losses.gradients``); 1 gaussian, 2
+    bernoulli (``e = exp(-(f + off))``, computed by numpy), 3 DRF (``ncls`` 0: regression, 1: one
+    tree for two classes, else one indicator per class): written here with the operations of
+    ``losses.gradients``, so the same bits. A row is active when ``w > 0`` and (``rate >= 1`` or
+    ``u < rate``). OUT ``active`` uint8[n], ``nid`` (K, n) zeroed, ``mg``/``mh`` float64[K] the
+    largest ``|g·wa|``/``|h·wa|`` (NaN when one is NaN, as numpy's ``max``), ``stat`` float64[3]:
+    largest active weight, smallest active weight (inf if none), number of active rows.
+    """
+    K = g.shape[0]
+    n = g.shape[1]
+    mw = 0.0
+    minw = math.inf
+    na = 0
+    for k in range(K):
+        mg[k] = 0.0
+        mh[k] = 0.0
+    nang = np.zeros(K, np.uint8)
+    nanh = np.zeros(K, np.uint8)
+    if K == 1 and kind != 0:
+        # one tree (every loss but multinomial): the same operations without the class loop
+        g0 = g[0]
+        h0 = h[0]
+        f0 = f[0]
+        nid0 = nid[0]
+        sampled = rate < 1.0
+        m1 = 0.0
+        m2 = 0.0
+        bad1 = False
+        bad2 = False
+        for i in range(n):
+            wi = w[i]
+            act = wi > 0.0 and (not sampled or u[i] < rate)
+            wa = wi if act else 0.0
+            active[i] = 1 if act else 0
+            if act:
+                na += 1
+                if wa < minw:
+                    minw = wa
+            if wa > mw:
+                mw = wa
+            yi = y[i]
+            yy = 0.0 if yi != yi else yi
+            nid0[i] = 0
+            if kind == 1:
+                gk = (f0[i] + off[i]) - yy
+                hk = 1.0
+            elif kind == 2:
+                p = 1.0 / (1.0 + e[i])
+                gk = p - yy
+                hh = p * (1.0 - p)
+                hk = 1e-16 if hh < 1e-16 else hh
+            else:
+                if ncls == 0:
+                    gk = -yy
+                else:
+                    gk = -(1.0 if yy == 1.0 else 0.0)
+                hk = 1.0
+            g0[i] = gk
+            h0[i] = hk
+            a = abs(gk * wa)
+            b = abs(hk * wa)
+            if a > m1:
+                m1 = a
+            if b > m2:
+                m2 = b
+            bad1 |= a != a
+            bad2 |= b != b
+        mg[0] = np.nan if bad1 else m1
+        mh[0] = np.nan if bad2 else m2
+        stat[0] = mw
+        stat[1] = minw
+        stat[2] = na
+        return
+    for i in range(n):
+        wi = w[i]
+        act = wi > 0.0 and (rate >= 1.0 or u[i] < rate)
+        wa = 0.0
+        if act:
+            active[i] = 1
+            wa = wi
+            na += 1
+            if wa < minw:
+                minw = wa
+            if wa > mw:
+                mw = wa
+        else:
+            active[i] = 0
+        yi = y[i]
+        yy = 0.0 if yi != yi else yi
+        for k in range(K):
+            nid[k, i] = 0
+            if kind == 0:
+                gk = g[k, i]
+                hk = h[k, i]
+            elif kind == 1:
+                gk = (f[0, i] + off[i]) - yy
+                hk = 1.0
+            elif kind == 2:
+                p = 1.0 / (1.0 + e[i])
+                gk = p - yy
+                hh = p * (1.0 - p)
+                hk = 1e-16 if hh < 1e-16 else hh
+            else:
+                if ncls == 0:
+                    gk = -yy
+                elif ncls == 1:
+                    gk = -(1.0 if yy == 1.0 else 0.0)
+                else:
+                    gk = -(1.0 if yy == k else 0.0)
+                hk = 1.0
+            if kind != 0:
+                g[k, i] = gk
+                h[k, i] = hk
+            a = abs(gk * wa)
+            if a != a:
+                nang[k] = 1
+            elif a > mg[k]:
+                mg[k] = a
+            b = abs(hk * wa)
+            if b != b:
+                nanh[k] = 1
+            elif b > mh[k]:
+                mh[k] = b
+    for k in range(K):
+        if nang[k]:
+            mg[k] = np.nan
+        if nanh[k]:
+            mh[k] = np.nan
+    stat[0] = mw
+    stat[1] = minw
+    stat[2] = na
+
+
+def _update_rows(st: _ChunkState, apply, values: list, drf: bool) -> None:
+    """``tree.update`` on one chunk: apply the last splits, add the leaf values to the predictions
+    (DRF: also to the out-of-bag votes of the rows the tree did not see)."""
+    _apply(st, apply)
+    oob = (st.active == 0) & (st.w > 0) if drf else None
+    for k, vals in enumerate(values):
+        if vals is None:
+            continue
+        v = np.asarray(vals, np.float64)[st.nid[k]]
+        st.f[k] += v
+        if drf:
+            st.oob_sum[k] += np.where(oob, v, 0.0)
+    if drf:
+        st.oob_n += oob
+
+
 @register_task
 class TreeGrad(MRTask):
-    """Gradients, hessians and in-bag flags for a new tree; returns the maxima for quantization."""
+    """Gradients, hessians and in-bag flags for a new tree; returns the maxima for quantization.
+
+    With ``params["update"]`` (the ``tree.update`` params of the previous tree) the chunk's
+    predictions are first updated by that tree: one pass instead of two when nothing reads the
+    predictions between the trees (see ``builder``)."""
 
     name = "tree.grad"
 
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
         st = _state(ctx, params, chunk_idx)
+        up = params.get("update")
+        if up is not None:
+            _update_rows(st, up.get("apply"), up["values"], bool(up.get("drf")))
         n = st.n
         K = st.f.shape[0]
         rate = float(params["sample_rate"])
-        act = st.w > 0
         if rate < 1.0:
             u = np.empty(n)
             K_.splitmix_uniform(int(params["seed"]) & (2 ** 63 - 1), int(params["tree"]), st.row0, n, u)
-            act &= u < rate
-        st.active[:] = act
-        gradients(params["dist"], st.y, st.f, st.off, st.g, st.h)
-        st.nid[:] = 0
-        wa = np.where(act, st.w, 0.0)
-        mg = np.abs(st.g * wa).max(axis=1) if n else np.zeros(K)
-        mh = np.abs(st.h * wa).max(axis=1) if n else np.zeros(K)
-        bad = ~(np.isfinite(mg).all() and np.isfinite(mh).all())
-        na = int(act.sum())
-        return {"mg": mg, "mh": mh, "mw": float(wa.max()) if n else 0.0,
-                "minw": float(wa[act].min()) if na else math.inf, "n": na, "nmax": na, "bad": bool(bad)}
+        else:
+            u = _EMPTY_F
+        dist = params["dist"]
+        kind = _GRAD_KIND.get(dist["distribution"], 0)
+        ncls = 0
+        e = _EMPTY_F
+        if kind == 3:
+            ncls = 0 if K == 1 and not dist.get("classification") else (1 if K == 1 else K)
+        elif kind == 2:
+            with np.errstate(over="ignore", invalid="ignore"):
+                e = np.exp(-(st.f[0] + st.off))
+        elif kind == 0:
+            gradients(dist, st.y, st.f, st.off, st.g, st.h)
+        mg = np.empty(K)
+        mh = np.empty(K)
+        stat = np.empty(3)
+        _grad_rows(kind, ncls, st.y, st.f, st.off, e, st.w, u, rate, st.g, st.h, st.active, st.nid, mg, mh, stat)
+        bad = not (np.isfinite(mg).all() and np.isfinite(mh).all())
+        na = int(stat[2])
+        return {"mg": mg, "mh": mh, "mw": float(stat[0]), "minw": float(stat[1]), "n": na, "nmax": na,
+                "bad": bool(bad)}
 
     def reduce(self, a, b):
         return {"mg": np.maximum(a["mg"], b["mg"]), "mh": np.maximum(a["mh"], b["mh"]), "mw": max(a["mw"], b["mw"]),
@@ -445,6 +619,7 @@ def _apply(st: _ChunkState, splits: list | None) -> None:
                         np.asarray(sp["right"], np.int32))
 
 
+_EMPTY_F = np.zeros(0)
 _NO_SPLITS = {"split_of_node": np.zeros(0, np.int32), "col": np.zeros(0, np.int64), "code": np.zeros(0, np.int64),
               "nal": np.zeros(0, np.uint8), "cat": np.zeros(0, np.uint8), "catleft": np.zeros((0, 1), np.uint8),
               "left": np.zeros(0, np.int32), "right": np.zeros(0, np.int32)}
@@ -545,18 +720,7 @@ class TreeUpdate(MRTask):
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
         st = _state(ctx, params, chunk_idx)
-        _apply(st, params.get("apply"))
-        drf = bool(params.get("drf"))
-        oob = (st.active == 0) & (st.w > 0) if drf else None
-        for k, vals in enumerate(params["values"]):
-            if vals is None:
-                continue
-            v = np.asarray(vals, np.float64)[st.nid[k]]
-            st.f[k] += v
-            if drf:
-                st.oob_sum[k] += np.where(oob, v, 0.0)
-        if drf:
-            st.oob_n += oob
+        _update_rows(st, params.get("apply"), params["values"], bool(params.get("drf")))
         return {}
 
     def reduce(self, a, b):
@@ -931,8 +1095,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             out_f = np.zeros((S, 13))
             out_cat = np.zeros((S, maxFc), np.uint8)
             # totals come from the first allowed column of a slot (or column 0): both are histogrammed
-            K_.find_splits(hist, lay["off"], lay["nbin"], iscat_find, allowed, rand_cut, mono, bounds,
-                           float(ep.min_rows), float(ep.min_hess), out_i, out_f, out_cat)
+            _find_splits(hist, lay["off"], lay["nbin"], iscat_find, allowed, rand_cut, mono, bounds,
+                         float(ep.min_rows), float(ep.min_hess), out_i, out_f, out_cat)
             son = np.full(t.size, -1, np.int32)
             # node statistics (value and cover) of every slot from its totals
             lbv, ubv = bounds[:, 0], bounds[:, 1]
@@ -1021,6 +1185,42 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
     return trees
 
 
+#: Histogram rows of a level above which the split search runs as two halves of the slots, the
+#: second on a helper thread (the workers are idle meanwhile; ``kernels.find_splits`` releases the GIL).
+_SPLIT_PAR_ROWS = 8192
+_SPLIT_HELPER: list = []
+
+
+def _split_helper():
+    if not _SPLIT_HELPER:
+        with _LOCK:
+            if not _SPLIT_HELPER:
+                import concurrent.futures as cf
+                _SPLIT_HELPER.append(cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoal-split"))
+    return _SPLIT_HELPER[0]
+
+
+def _find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_rows, min_hess, out_i, out_f,
+                 out_cat) -> None:
+    """``kernels.find_splits`` over a level's slots; a large level is searched as two halves of the
+    slots (split at half the histogram rows) on two threads. Each slot's search reads only its own
+    rows, so the results are those of one call."""
+    S = off.shape[0]
+    if S < 2 or hist.shape[0] < _SPLIT_PAR_ROWS:
+        K_.find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_rows, min_hess, out_i, out_f,
+                       out_cat)
+        return
+    start = off.min(axis=1)
+    h = int(min(max(np.searchsorted(start, 0.5 * (start[0] + hist.shape[0])), 1), S - 1))
+    fut = _split_helper().submit(K_.find_splits, hist, off[h:], nbin[h:], iscat, allowed[h:], rand_cut[h:], mono,
+                                 bounds[h:], min_rows, min_hess, out_i[h:], out_f[h:], out_cat[h:])
+    try:
+        K_.find_splits(hist, off[:h], nbin[:h], iscat, allowed[:h], rand_cut[:h], mono, bounds[:h], min_rows,
+                       min_hess, out_i[:h], out_f[:h], out_cat[:h])
+    finally:
+        fut.result()
+
+
 def _clip_values(G: np.ndarray, H: np.ndarray, lb: np.ndarray, ub: np.ndarray, leaf_value) -> np.ndarray:
     """Leaf values ``leaf_value(clip(-G/H, lb, ub))`` (0 where ``H <= 0``) of whole arrays."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1029,15 +1229,19 @@ def _clip_values(G: np.ndarray, H: np.ndarray, lb: np.ndarray, ub: np.ndarray, l
     return np.asarray(leaf_value(v), np.float64).reshape(-1)
 
 
-def update_predictions(node, frame_key: str, session: str, trees: list[TreeBuffer], K: int, drf: bool,
-                       cols_needed: list[int] | None = None) -> None:
-    """Run ``tree.update``: apply the last splits, add leaf values to the rows' predictions."""
+def update_params(session: str, trees: list[TreeBuffer], K: int, drf: bool) -> dict:
+    """The params of ``tree.update`` for ``trees`` (also carried by the next ``tree.grad``, which
+    then updates the predictions in its own pass: ``TreeGrad``)."""
     values: list = [None] * K
     for t in trees:
         values[t.k] = np.asarray(t.value, np.float64)
-    node.runtime.run(TreeUpdate.name, frame_key, cols_needed or [0],
-                     {"session": session, "apply": getattr(trees[0], "_pending", None), "values": values,
-                      "drf": drf})
+    return {"session": session, "apply": getattr(trees[0], "_pending", None), "values": values, "drf": drf}
+
+
+def update_predictions(node, frame_key: str, session: str, trees: list[TreeBuffer], K: int, drf: bool,
+                       cols_needed: list[int] | None = None) -> None:
+    """Run ``tree.update``: apply the last splits, add leaf values to the rows' predictions."""
+    node.runtime.run(TreeUpdate.name, frame_key, cols_needed or [0], update_params(session, trees, K, drf))
 
 
 def new_session_id() -> str:

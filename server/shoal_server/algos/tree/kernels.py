@@ -143,12 +143,10 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     The bins are those of the module's convention (``bin = (code - lo) * nb // (hi - lo)``, NA bin
     ``nb``) and the sums int64, so the result does not depend on the order rows are added in. The
     work: one pass over the rows applies the splits and counts the slots; the rows' gradient,
-    hessian and weight are gathered into slot order once; then per slot two columns per pass over
-    its rows (the row's sums are read once per two). A column's bin is a shift of its code when its
-    bins hold ``2^s`` codes each (one code per bin, UniformAdaptive's halving), else it goes through a
-    code -> bin table (missing code included, so no branch) when the slot has at least a quarter as
-    many rows as the column's code range or the table of an earlier slot fits (same range and bins);
-    the other (slot, column) pairs (small leaves of deep trees) divide per row.
+    hessian and weight are gathered into slot order once; then :func:`_slot_passes` adds up to four
+    columns per pass over a slot's rows (the row's sums are read once per pass). When one slot holds
+    every row (a tree's first level without row sampling) the passes read the codes in place instead
+    of through the row order (about twice as fast per row and column).
 
     ``pack > 0`` (every active row has the same weight, so a bin's weight is its row count times the
     rows' ``wq``; the count is below ``2^pack``): a row adds ``hq·2^pack + 1`` into the hessian slot
@@ -188,6 +186,10 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
         start[s + 1] = start[s] + cnt[s + 1]
     nr = start[nslot]
     pos = start[:nslot].copy()
+    direct = False
+    for s in range(nslot):
+        if cnt[s + 1] == n:
+            direct = True   # one slot holds every row in order: the passes read the codes in place
     order = np.empty(nr, np.int32)
     hf = hist.reshape(hist.shape[0] * 3)   # flat (bin, stat) view: one index per update
     if pack > 0:
@@ -203,7 +205,10 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
                 gw[q, 1] = hq[i] * mul + 1
                 wc = wq[i]
                 pos[sl] = q + 1
-        _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
+        if direct:
+            _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
+        else:
+            _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
         mask = mul - 1
         k0 = hist.shape[0]   # unpack this tree's rows of the histogram only (the other trees' are done)
         k1 = 0
@@ -228,63 +233,57 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             gw[q, 1] = hq[i]
             gw[q, 2] = wq[i]
             pos[sl] = q + 1
-    _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+    if direct:
+        _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+    else:
+        _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+
+
+_QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L1 cache (24 bytes a bin)
 
 
 @nb.njit(nogil=True, cache=True)
 def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, two):
-    """The histograms of every slot (rows ``order[start[s]:start[s + 1]]``), two columns per pass;
-    ``two``: ``gw`` holds (gradient, packed hessian) and the weight slot is left alone."""
+    """The histograms of every slot (rows ``start[s]:start[s + 1]`` of ``gw``; the chunk row of ``gw``
+    row ``q`` is ``order[q]``, or ``q`` when ``order`` is None), up to four columns per pass.
+
+    A *plain* column (one code per bin from code 0: categoricals, small integer columns, the first
+    level) takes its bin as ``min(code, nb)`` (the missing code lands on the NA bin); the others go
+    through a code -> bin table (missing code included), kept per column and refilled only when
+    the column's (range, bins) changes between slots (columns no ancestor split on share one table
+    across a level's slots); a slot with fewer rows than a quarter of the column's range and no
+    fitting table divides per row instead. Plain columns, then table columns, are grouped four to a
+    pass while their histograms fit the L1 cache, else two; a last plain and a last table column
+    share a pass. ``two``: ``gw`` holds (gradient, packed hessian) and the weight slot is left alone.
+    """
     m = cols.shape[0]
-    # per column a code -> bin table (missing code included, so no branch), refilled only when the
-    # column's (range, bins) differs from the last slot that used it: columns no ancestor split on
-    # share one table across the slots of a level
     luts = np.empty((m, NA_CODE + 1), np.int32)
     key = np.full((m, 3), -1, np.int64)
-    pt = 0    # a table column waiting for a partner
-    ps = 0    # a shift column waiting for a partner, and its shift
-    pss = 0
+    pl = np.empty(m, np.int64)   # the slot's plain columns
+    tl = np.empty(m, np.int64)   # the slot's table columns
+    b4 = np.empty(4, np.int64)
+    o4 = np.empty(4, np.int64)
     for s in range(nslot):
         r0 = start[s]
         r1 = start[s + 1]
         if r1 <= r0:
             continue
         rows = r1 - r0
-        nt = 0
-        nsh = 0
+        npl = 0
+        ntl = 0
         for jj in range(m):
             if build[s, jj] == 0:
                 continue
             l0 = lo[s, jj]
             span = hi[s, jj] - l0
             B = nbin[s, jj]
-            o = off[s, jj]
-            # bins of 2^sh codes each: the bin is a shift; the missing code (above every code of
-            # the slot's range) lands past the last bin and is clamped to the NA bin
-            sh = -1
-            if span >= B and span % B == 0:
-                rat = span // B
-                if rat & (rat - 1) == 0:
-                    sh = 0
-                    while (np.int64(1) << sh) < rat:
-                        sh += 1
-            if sh >= 0:
-                if nsh == 1:
-                    if two:
-                        _pair_shift2(codes[cols[ps]], codes[cols[jj]], lo[s, ps], l0, pss, sh,
-                                     nbin[s, ps], B, off[s, ps], o, order, r0, r1, gw, hf)
-                    else:
-                        _pair_shift(codes[cols[ps]], codes[cols[jj]], lo[s, ps], l0, pss, sh,
-                                    nbin[s, ps], B, off[s, ps], o, order, r0, r1, gw, hf)
-                    nsh = 0
-                else:
-                    ps = jj
-                    pss = sh
-                    nsh = 1
+            if l0 == 0 and span == B:
+                pl[npl] = jj
+                npl += 1
                 continue
             cached = key[jj, 0] == l0 and key[jj, 1] == span and key[jj, 2] == B
             if 4 * rows < span and not cached:
-                _one_div(codes[cols[jj]], l0, span, B, o, order, r0, r1, gw, hf, two)
+                _one_div(codes[cols[jj]], l0, span, B, off[s, jj], order, r0, r1, gw, hf, two)
                 continue
             if not cached:
                 lt = luts[jj]
@@ -294,188 +293,218 @@ def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw,
                 key[jj, 0] = l0
                 key[jj, 1] = span
                 key[jj, 2] = B
-            if nt == 1:
-                if two:
-                    _pair_table2(codes[cols[pt]], codes[cols[jj]], luts[pt], luts[jj], off[s, pt], o,
-                                 order, r0, r1, gw, hf)
-                else:
-                    _pair_table(codes[cols[pt]], codes[cols[jj]], luts[pt], luts[jj], off[s, pt], o,
-                                order, r0, r1, gw, hf)
-                nt = 0
-            else:
-                pt = jj
-                nt = 1
-        if nsh == 1 and nt == 1:
-            if two:
-                _pair_mixed2(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps],
-                             codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf)
-            else:
-                _pair_mixed(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps],
-                            codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf)
-        elif nsh == 1:
-            _one_shift(codes[cols[ps]], lo[s, ps], pss, nbin[s, ps], off[s, ps], order, r0, r1, gw, hf, two)
-        elif nt == 1:
-            _one_table(codes[cols[pt]], luts[pt], off[s, pt], order, r0, r1, gw, hf, two)
+            tl[ntl] = jj
+            ntl += 1
+        p = 0
+        while p + 1 < npl:
+            a = pl[p]
+            b = pl[p + 1]
+            if p + 3 < npl:
+                c = pl[p + 2]
+                d = pl[p + 3]
+                if nbin[s, a] + nbin[s, b] + nbin[s, c] + nbin[s, d] + 4 <= _QUAD_BINS:
+                    for t in range(4):
+                        b4[t] = nbin[s, pl[p + t]]
+                        o4[t] = off[s, pl[p + t]]
+                    _quad_plain(codes[cols[a]], codes[cols[b]], codes[cols[c]], codes[cols[d]], b4, o4,
+                                order, r0, r1, gw, hf, two)
+                    p += 4
+                    continue
+            _pair_plain(codes[cols[a]], codes[cols[b]], nbin[s, a], nbin[s, b], off[s, a], off[s, b],
+                        order, r0, r1, gw, hf, two)
+            p += 2
+        t = 0
+        while t + 1 < ntl:
+            a = tl[t]
+            b = tl[t + 1]
+            if t + 3 < ntl:
+                c = tl[t + 2]
+                d = tl[t + 3]
+                if nbin[s, a] + nbin[s, b] + nbin[s, c] + nbin[s, d] + 4 <= _QUAD_BINS:
+                    for u in range(4):
+                        o4[u] = off[s, tl[t + u]]
+                    _quad_table(codes[cols[a]], codes[cols[b]], codes[cols[c]], codes[cols[d]],
+                                luts[a], luts[b], luts[c], luts[d], o4, order, r0, r1, gw, hf, two)
+                    t += 4
+                    continue
+            _pair_table(codes[cols[a]], codes[cols[b]], luts[a], luts[b], off[s, a], off[s, b],
+                        order, r0, r1, gw, hf, two)
+            t += 2
+        if p < npl and t < ntl:
+            a = pl[p]
+            b = tl[t]
+            _pair_mixed(codes[cols[a]], nbin[s, a], off[s, a], codes[cols[b]], luts[b], off[s, b],
+                        order, r0, r1, gw, hf, two)
+        elif p < npl:
+            a = pl[p]
+            _one_plain(codes[cols[a]], nbin[s, a], off[s, a], order, r0, r1, gw, hf, two)
+        elif t < ntl:
+            b = tl[t]
+            _one_table(codes[cols[b]], luts[b], off[s, b], order, r0, r1, gw, hf, two)
 
 
-# The passes over one slot's rows (``order[r0:r1]``; ``gw[q]`` the row's quantized gradient,
-# hessian, weight) add into the flat histogram ``hf`` (``3 * bin + stat``). Index arithmetic is
-# unsigned (no negative-index wraparound per access) and every pass is a straight loop.
+# The passes over one slot's rows (``gw[q]`` for q in ``[r0, r1)``: the row's quantized gradient,
+# hessian, weight; its chunk row ``order[q]``, or ``q`` when ``order`` is None: the branch is
+# resolved when the kernel is compiled) add into the flat histogram ``hf`` (``3 * bin + stat``).
+# Index arithmetic is unsigned (no negative-index check per access) and every pass is a straight
+# loop; ``two`` (gradient and packed hessian only) is loop-invariant.
 @nb.njit(nogil=True, cache=True)
-def _pair_shift(c1, c2, lo1, lo2, s1, s2, b1, b2, o1, o2, order, r0, r1, gw, hf):
-    """Two columns whose bins are ``(code - lo) >> s`` (missing: clamped to the NA bin ``b``)."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    three = np.uint64(3)
-    l1 = np.uint64(lo1)
-    l2 = np.uint64(lo2)
-    sh1 = np.uint64(s1)
-    sh2 = np.uint64(s2)
-    B1 = np.uint64(b1)
-    B2 = np.uint64(b2)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        w = gw[q, 2]
-        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-        k = (u2 + min((np.uint64(c2[i]) - l2) >> sh2, B2)) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-
-
-@nb.njit(nogil=True, cache=True)
-def _pair_table(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf):
-    """Two columns binned through their code -> bin tables."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    three = np.uint64(3)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        w = gw[q, 2]
-        k = (u1 + np.uint64(t1[c1[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-        k = (u2 + np.uint64(t2[c2[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-
-
-@nb.njit(nogil=True, cache=True)
-def _pair_mixed(c1, lo1, s1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf):
-    """A shift column and a table column in one pass."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    three = np.uint64(3)
-    l1 = np.uint64(lo1)
-    sh1 = np.uint64(s1)
-    B1 = np.uint64(b1)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        w = gw[q, 2]
-        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-        k = (u2 + np.uint64(t2[c2[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-        hf[k + two] += w
-
-
-@nb.njit(nogil=True, cache=True)
-def _pair_shift2(c1, c2, lo1, lo2, s1, s2, b1, b2, o1, o2, order, r0, r1, gw, hf):
-    """:func:`_pair_shift` adding (gradient, packed hessian) only."""
-    one = np.uint64(1)
-    three = np.uint64(3)
-    l1 = np.uint64(lo1)
-    l2 = np.uint64(lo2)
-    sh1 = np.uint64(s1)
-    sh2 = np.uint64(s2)
-    B1 = np.uint64(b1)
-    B2 = np.uint64(b2)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
-        hf[k] += g
-        hf[k + one] += h
-        k = (u2 + min((np.uint64(c2[i]) - l2) >> sh2, B2)) * three
-        hf[k] += g
-        hf[k + one] += h
-
-
-@nb.njit(nogil=True, cache=True)
-def _pair_table2(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf):
-    """:func:`_pair_table` adding (gradient, packed hessian) only."""
-    one = np.uint64(1)
-    three = np.uint64(3)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        k = (u1 + np.uint64(t1[c1[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-        k = (u2 + np.uint64(t2[c2[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-
-
-@nb.njit(nogil=True, cache=True)
-def _pair_mixed2(c1, lo1, s1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf):
-    """:func:`_pair_mixed` adding (gradient, packed hessian) only."""
-    one = np.uint64(1)
-    three = np.uint64(3)
-    l1 = np.uint64(lo1)
-    sh1 = np.uint64(s1)
-    B1 = np.uint64(b1)
-    u1 = np.uint64(o1)
-    u2 = np.uint64(o2)
-    for q in range(r0, r1):
-        i = np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
-        k = (u1 + min((np.uint64(c1[i]) - l1) >> sh1, B1)) * three
-        hf[k] += g
-        hf[k + one] += h
-        k = (u2 + np.uint64(t2[c2[i]])) * three
-        hf[k] += g
-        hf[k + one] += h
-
-
-@nb.njit(nogil=True, cache=True)
-def _one_shift(c1, lo1, s1, b1, o1, order, r0, r1, gw, hf, two):
+def _pair_plain(c1, c2, b1, b2, o1, o2, order, r0, r1, gw, hf, two):
+    """Two plain columns: bin ``min(code, b)``."""
     one = np.uint64(1)
     two_ = np.uint64(2)
     three = np.uint64(3)
-    l1 = np.uint64(lo1)
-    sh1 = np.uint64(s1)
+    B1 = np.uint64(b1)
+    B2 = np.uint64(b2)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _pair_table(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf, two):
+    """Two columns binned through their code -> bin tables."""
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _pair_mixed(c1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf, two):
+    """A plain column and a table column in one pass."""
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    B1 = np.uint64(b1)
+    u1 = np.uint64(o1)
+    u2 = np.uint64(o2)
+    for q in range(r0, r1):
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _quad_plain(c1, c2, c3, c4, b4, o4, order, r0, r1, gw, hf, two):
+    """Four plain columns (bins ``b4``, offsets ``o4`` int64[4])."""
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    B1 = np.uint64(b4[0])
+    B2 = np.uint64(b4[1])
+    B3 = np.uint64(b4[2])
+    B4 = np.uint64(b4[3])
+    u1 = np.uint64(o4[0])
+    u2 = np.uint64(o4[1])
+    u3 = np.uint64(o4[2])
+    u4 = np.uint64(o4[3])
+    for q in range(r0, r1):
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
+        k3 = (u3 + min(np.uint64(c3[i]), B3)) * three
+        k4 = (u4 + min(np.uint64(c4[i]), B4)) * three
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[k3] += g
+        hf[k3 + one] += h
+        hf[k4] += g
+        hf[k4 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[k3 + two_] += w
+            hf[k4 + two_] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _quad_table(c1, c2, c3, c4, t1, t2, t3, t4, o4, order, r0, r1, gw, hf, two):
+    """Four table columns (offsets ``o4`` int64[4])."""
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
+    u1 = np.uint64(o4[0])
+    u2 = np.uint64(o4[1])
+    u3 = np.uint64(o4[2])
+    u4 = np.uint64(o4[3])
+    for q in range(r0, r1):
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        g = gw[q, 0]
+        h = gw[q, 1]
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        k3 = (u3 + np.uint64(t3[c3[i]])) * three
+        k4 = (u4 + np.uint64(t4[c4[i]])) * three
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[k3] += g
+        hf[k3 + one] += h
+        hf[k4] += g
+        hf[k4 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[k3 + two_] += w
+            hf[k4 + two_] += w
+
+
+@nb.njit(nogil=True, cache=True)
+def _one_plain(c1, b1, o1, order, r0, r1, gw, hf, two):
+    one = np.uint64(1)
+    two_ = np.uint64(2)
+    three = np.uint64(3)
     B1 = np.uint64(b1)
     u1 = np.uint64(o1)
     for q in range(r0, r1):
-        k = (u1 + min((np.uint64(c1[np.uint64(order[q])]) - l1) >> sh1, B1)) * three
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k = (u1 + min(np.uint64(c1[i]), B1)) * three
         hf[k] += gw[q, 0]
         hf[k + one] += gw[q, 1]
         if not two:
@@ -489,7 +518,8 @@ def _one_table(c1, t1, o1, order, r0, r1, gw, hf, two):
     three = np.uint64(3)
     u1 = np.uint64(o1)
     for q in range(r0, r1):
-        k = (u1 + np.uint64(t1[c1[np.uint64(order[q])]])) * three
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k = (u1 + np.uint64(t1[c1[i]])) * three
         hf[k] += gw[q, 0]
         hf[k + one] += gw[q, 1]
         if not two:
@@ -500,7 +530,7 @@ def _one_table(c1, t1, o1, order, r0, r1, gw, hf, two):
 def _one_div(c1, l0, span, b1, o1, order, r0, r1, gw, hf, two):
     """A column of a small slot binned by division per row (no table to fill)."""
     for q in range(r0, r1):
-        c = c1[order[q]]
+        c = c1[q] if order is None else c1[order[q]]
         if c == NA_CODE:
             k = o1 + b1
         else:
