@@ -27,7 +27,7 @@ from .design import bind, bound_columns, expand, expand_split, response_values
 from .frames import delete_frame, discard, publish, staging_key
 
 __all__ = ["register_scorer", "prediction_columns", "score_frame", "model_metrics", "class_column_name",
-           "payload_of"]
+           "payload_of", "score_chunk", "binomial_metrics_of"]
 
 _SCORERS: dict[str, Callable] = {}
 _PAYLOADS: dict[str, Callable] = {}
@@ -82,7 +82,7 @@ def _decide(category: str, probs: np.ndarray, threshold: float) -> np.ndarray:
     return cls
 
 
-def _score_chunk(params: dict, chunk_idx: int, chunks: dict):
+def score_chunk(params: dict, chunk_idx: int, chunks: dict):
     """One chunk's predictions ``float64[n, width]`` (NaN rows without a prediction) and, with
     ``extras``, its actual response and row weight (else None, None)."""
     spec, binding = params["spec"], params["binding"]
@@ -146,7 +146,7 @@ class PredictTask(MRTask):
 
     def map(self, ctx, chunk_idx, chunks, params):
         ctx.check()
-        out, y, w = _score_chunk(params, chunk_idx, chunks)
+        out, y, w = score_chunk(params, chunk_idx, chunks)
         cat = params["category"]
         items = []
         if cat == "Regression":
@@ -178,7 +178,7 @@ class ScoreBinomialMetricsTask(MRTask):
     def map(self, ctx, chunk_idx, chunks, params):
         from ...metrics import binomial
         ctx.check()
-        out, y, w = _score_chunk(params, chunk_idx, chunks)
+        out, y, w = score_chunk(params, chunk_idx, chunks)
         return binomial.partial(y, np.ascontiguousarray(out[:, 1]), w, params["metrics"])
 
     def reduce(self, a, b):
@@ -207,15 +207,19 @@ def _needed_columns(binding: dict, folds: dict | None) -> list[int]:
 
 
 def binomial_metrics_of(node, model, frame_key: str, job=None, payloads=None, folds=None,
-                        span=(0.0, 1.0)) -> dict:
-    """``model_metrics`` of a binomial model without a scored frame (``ScoreBinomialMetricsTask``)."""
+                        span=(0.0, 1.0), task: str | None = None, extra: dict | None = None) -> dict:
+    """``model_metrics`` of a binomial model without a scored frame (``ScoreBinomialMetricsTask``).
+
+    ``task`` names a subclass of that task to run instead (same params plus ``extra``): the GLM
+    training's metrics from its cached decoded rows (``glm.cached_binomial_metrics``)."""
     from ...metrics import binomial
     header = node.catalog.get(frame_key)
     binding = bind(_spec_obj(model.spec), header, need_response=True)
     params = _score_params(model, header, binding, payloads, folds, True, None)
     params["metrics"] = binomial._params(True, list(model.domain), "exact", 400, 400, header.nrow)
-    return node.runtime.run(ScoreBinomialMetricsTask.name, frame_key, _needed_columns(binding, folds), params,
-                            job=job, span=span)
+    params.update(extra or {})
+    return node.runtime.run(task or ScoreBinomialMetricsTask.name, frame_key, _needed_columns(binding, folds),
+                            params, job=job, span=span)
 
 
 def score_frame(node, model, frame_key: str, dest_key: str, job=None, extras: bool = False,

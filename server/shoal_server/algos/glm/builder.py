@@ -19,7 +19,7 @@ from . import kernels
 from .model import normalized_coefficients, raw_coefficients, transform_matrix
 from .params import DEFAULT_LINK, GLM_PARAMS, glm_checks
 from .solver import Problem, irlsm, lbfgs, p_values
-from .tasks import drop_inputs, new_session_id
+from .tasks import cached_binomial_metrics, drop_inputs, new_session_id
 
 __all__ = ["train_glm"]
 
@@ -268,7 +268,6 @@ def _train_glm(node, params: dict, job, model_key: str | None, cache: dict) -> M
         if p["lambda_search"] and valid_frame is None:
             best = int(np.argmin(cv_dev[:len(path)]))
         cv_fits = [f[min(best, len(f) - 1)] for f in cv_fits]
-    _drop_cache(node, cache)
     chosen = path[best]
     fit = chosen["fit"]
 
@@ -278,8 +277,9 @@ def _train_glm(node, params: dict, job, model_key: str | None, cache: dict) -> M
     if job is not None:
         job.update(0.85, "Scoring the training frame")
     dist = _distribution(family, vp)
-    model.output["training_metrics"] = _glm_metrics(model_metrics(node, model, header.key, job=job,
-                                                                  distribution=dist), fit, null_fit, model, spec)
+    model.output["training_metrics"] = _glm_metrics(_training_metrics(node, model, header.key, cache, job, dist),
+                                                    fit, null_fit, model, spec)
+    _drop_cache(node, cache)
     if model.category == "Binomial":
         model.output["default_threshold"] = model.output["training_metrics"].get("default_threshold") or 0.5
     if valid_header is not None:
@@ -288,6 +288,15 @@ def _train_glm(node, params: dict, job, model_key: str | None, cache: dict) -> M
         _cross_validate(node, model, header, folds, cv_fits, p, dist, job)
     model.output["run_time_ms"] = int((time.time() - t0) * 1000)
     return model
+
+
+def _training_metrics(node, model: Model, frame_key: str, cache: dict, job, dist: dict) -> dict:
+    """``model_metrics`` on the training frame; a binomial model's from the session's cached
+    decoded rows while they are held (the same bits, without decoding the frame again)."""
+    if model.category == "Binomial" and model.spec.get("cats") and cache["session"] is not None \
+            and cache["members"] is not None:
+        return cached_binomial_metrics(node, model, frame_key, cache["session"], job=job)
+    return model_metrics(node, model, frame_key, job=job, distribution=dist)
 
 
 def _seed(p: dict) -> int:

@@ -13,6 +13,13 @@ per pass in that order (one cache serves every cross-validation model). The trai
 session on every member when it ends, fails or is cancelled (``drop_inputs``). A pass without a
 session (e.g. a validation frame's deviance) decodes as before: its sums equal the cached ones to
 rounding (the order of the terms differs).
+
+Training metrics. A binomial model's training metrics are computed before the session is dropped,
+from the cached rows (``glm.cached_binomial_metrics``): per chunk one kernel gives the scorer's
+probability of every cached row (``kernels.predict_mu_split``: the terms of ``predict_eta_split``
+in its order, then ``linkinv``: the bits of ``algos.predict``), instead of decoding the chunk
+again. The metrics partial does not depend on the row order, so the rows' reordering is harmless.
+A chunk without cached rows is scored from its columns, as ``algos.score_binomial_metrics`` does.
 """
 from __future__ import annotations
 
@@ -27,11 +34,13 @@ from ...store import codecs
 from ...tasks import IndexedTask, MRTask, register_task
 from ..common.cv import fold_weights
 from ..common.design import expand, expand_split, response_values
+from ..common.scoring import ScoreBinomialMetricsTask, binomial_metrics_of, score_chunk
 from . import kernels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GramTask", "DropInputs", "chunk_inputs", "new_session_id", "drop_inputs"]
+__all__ = ["GramTask", "DropInputs", "CachedBinomialMetricsTask", "chunk_inputs", "new_session_id", "drop_inputs",
+           "cached_binomial_metrics"]
 
 
 def chunk_inputs(params: dict, chunk_idx: int, chunks: dict):
@@ -248,6 +257,54 @@ class GramTask(MRTask):
             G[(iu[1], iu[0])] = G[iu]
             result = dict(result, G=G)
         return result
+
+
+@register_task
+class CachedBinomialMetricsTask(ScoreBinomialMetricsTask):
+    """``algos.score_binomial_metrics`` of a GLM's training frame from the session's cached rows.
+
+    Params: those of ``algos.score_binomial_metrics`` (one payload, no folds) + ``session``. Per
+    chunk the partial of ``(y, p, w)`` where, for each cached row, ``y`` is the cached response,
+    ``p`` the scorer's probability (NaN for the rows the cache marks unusable: a missing response,
+    weight or offset, or, with Skip, a missing predictor) and ``w`` the weights column as the
+    scorer reads it (NaN as 0; without a weights column None, whose partial is that of all ones).
+    The rows the metrics count, and each one's values, are those of the scoring path: a row
+    without a prediction, response or non-zero weight is left out by both."""
+
+    name = "glm.cached_binomial_metrics"
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        from ...metrics import binomial
+        ctx.check()
+        with _LOCK:
+            st = _cache(ctx.node).get(params["session"], {}).get(chunk_idx)
+        if st is None:
+            out, y, w = score_chunk(params, chunk_idx, chunks)
+            return binomial.partial(y, np.ascontiguousarray(out[:, 1]), w, params["metrics"])
+        pl = params["payloads"][0]
+        beta = np.ascontiguousarray(np.asarray(pl["beta"], np.float64))
+        n = st.y.shape[0]
+        p = np.empty(n)
+        d0 = _ncoef(params["spec"]) - st.D.shape[1]
+        kernels.predict_mu_split(st.C, st.D, d0, beta, st.off, st.bad, int(pl["link"]), float(pl["lp"]), p)
+        binding = params["binding"]
+        if binding.get("w") is None:
+            w = None        # the scorer's weights are all 1: the partial of no weights is the same
+        else:
+            w = codecs.decode_float64(chunks[binding["w"]])
+            w = np.where(np.isnan(w), 0.0, w)
+            if st.order is not None:
+                w = w.take(st.order)
+        return binomial.partial(st.y, p, w, params["metrics"])
+
+
+def cached_binomial_metrics(node, model, frame_key: str, session: str, job=None) -> dict:
+    """The training metrics of a binomial GLM (``model_metrics`` on its training frame, the same
+    bits) from ``session``'s cached rows; chunks without cached rows are decoded and scored."""
+    m = binomial_metrics_of(node, model, frame_key, job=job, task=CachedBinomialMetricsTask.name,
+                            extra={"session": session})
+    m["frame"] = frame_key
+    return m
 
 
 def _check_response(fam: int, y: np.ndarray, w: np.ndarray) -> None:
