@@ -4,7 +4,6 @@ frame (the scoring path, which decodes every chunk again), on one node and on th
 cache does not hold (no categorical predictor, no session) take the scoring path and are equal too."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 
 import numpy as np
@@ -14,15 +13,13 @@ from sklearn import metrics as skm
 import shoal_server.algos as algos
 from shoal_server.algos.glm import builder, kernels
 from shoal_server.algos.glm.builder import train_glm
-from shoal_server.config import NodeConfig
-from shoal_server.node import Node
 from shoal_server.store.codecs import encode
 from shoal_server.store.frame import ColumnHeader, FrameHeader
 from shoal_server.store.layout import home_of
 from shoal_server.store.types import ColType
 
 from algo_helpers import frame_columns, make_frame
-from fakecluster import FakeClusterView
+from fakecluster import fake_cluster
 
 _GLM_KEYS = ("null_deviance", "residual_deviance", "null_degrees_of_freedom", "residual_degrees_of_freedom", "AIC")
 _ENUMS = {"a": list("pqrs"), "b": [f"b{i}" for i in range(12)], "y": ["N", "Y"]}
@@ -189,15 +186,8 @@ def test_a_chunk_missing_from_the_cache_is_decoded(node, frame, monkeypatch):
 # ------------------------------------------------------------------------------------------- 3 nodes
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = [Node(NodeConfig(threads=2, port=63700 + 10 * i)) for i in range(3)]
-    pool = cf.ThreadPoolExecutor(6)
-    by_id = {n.self_id: n for n in nodes}
-    for n in nodes:
-        n.cluster = FakeClusterView(by_id, pool)
-    yield nodes
-    pool.shutdown()
-    for n in nodes:
-        n.close()
+    with fake_cluster(3, 63700) as nodes:
+        yield nodes
 
 
 def _spread(nodes, key, data, chunk_rows):

@@ -4,7 +4,6 @@ halves on two threads give the same model bits as the separate passes, on one no
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import math
 
 import numpy as np
@@ -20,7 +19,7 @@ from shoal_server.config import NodeConfig
 from shoal_server.node import Node
 from shoal_server.tasks import runtime as rt
 
-from fakecluster import FakeClusterView
+from fakecluster import fake_cluster
 from test_tree_three_nodes import _spread
 from tree_helpers import make_frame
 
@@ -143,15 +142,8 @@ def test_time_limit_flushes_the_deferred_update(node, frames, monkeypatch):
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = [Node(NodeConfig(threads=2, port=62400 + 10 * i)) for i in range(3)]
-    pool = cf.ThreadPoolExecutor(6)
-    by_id = {n.self_id: n for n in nodes}
-    for n in nodes:
-        n.cluster = FakeClusterView(by_id, pool)
-    yield nodes
-    pool.shutdown()
-    for n in nodes:
-        n.close()
+    with fake_cluster(3, 62400) as nodes:
+        yield nodes
 
 
 @pytest.mark.parametrize("algo,y,extra", [

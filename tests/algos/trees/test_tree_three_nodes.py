@@ -2,14 +2,13 @@
 the cluster's msgpack codec: GBM and DRF give the same model bits as on one node."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 
 import numpy as np
 import pytest
 
 from shoal_server.algos.drf import train_drf
 from shoal_server.algos.gbm import train_gbm
-from fakecluster import FakeClusterView
+from fakecluster import fake_cluster
 from shoal_server.config import NodeConfig
 from shoal_server.node import Node
 from shoal_server.store.codecs import encode
@@ -20,15 +19,8 @@ from shoal_server.store.types import ColType
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = [Node(NodeConfig(threads=2, port=62000 + 10 * i)) for i in range(3)]
-    pool = cf.ThreadPoolExecutor(6)
-    by_id = {n.self_id: n for n in nodes}
-    for n in nodes:
-        n.cluster = FakeClusterView(by_id, pool)
-    yield nodes
-    pool.shutdown()
-    for n in nodes:
-        n.close()
+    with fake_cluster(3, 62000) as nodes:
+        yield nodes
 
 
 def _spread(nodes, key, columns, chunk_rows):

@@ -2,16 +2,13 @@
 the cluster's msgpack partial codec: every metric gives the same bits as one node (and as arrays)."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 
 import numpy as np
 import pytest
 
-from fakecluster import FakeClusterView
-from shoal_server.config import NodeConfig
+from fakecluster import fake_cluster
 from shoal_server.metrics import (binomial_metrics, binomial_metrics_from_arrays, multinomial_metrics,
                                   multinomial_metrics_from_arrays, regression_metrics, regression_metrics_from_arrays)
-from shoal_server.node import Node
 from shoal_server.store.codecs import encode
 from shoal_server.store.frame import ColumnHeader, FrameHeader
 from shoal_server.store.layout import home_of
@@ -20,15 +17,8 @@ from shoal_server.store.types import ColType
 
 @pytest.fixture(scope="module")
 def cluster():
-    nodes = [Node(NodeConfig(threads=2, port=61000 + 10 * i)) for i in range(3)]
-    pool = cf.ThreadPoolExecutor(6)
-    by_id = {n.self_id: n for n in nodes}
-    for n in nodes:
-        n.cluster = FakeClusterView(by_id, pool)
-    yield nodes
-    pool.shutdown()
-    for n in nodes:
-        n.close()
+    with fake_cluster(3, 61000) as nodes:
+        yield nodes
 
 
 def _spread(nodes, key, columns, chunk_rows):
