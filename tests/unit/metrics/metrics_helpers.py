@@ -36,3 +36,22 @@ def make_frame(node, key, columns, chunk_rows):
             b.add_row(i, chunks)
             start += size
         return b.commit()
+
+
+def bits(a) -> bytes:
+    """The float64 bytes of ``a``: equal bytes = equal bits (NaN payloads and signed zeros included)."""
+    return np.asarray(a, np.float64).tobytes()
+
+
+def scores(rng, n: int, kind: str) -> np.ndarray:
+    """``n`` scores in [0, 1] of a kind: ``distinct``, ``coarse`` (7 values), ``ties`` (2 decimals),
+    ``mixed`` (half distinct, half heavy ties), anything else: one constant."""
+    if kind == "distinct":
+        return rng.random(n)
+    if kind == "coarse":
+        return rng.integers(0, 7, n) / 6.0
+    if kind == "ties":
+        return np.round(rng.random(n), 2)
+    if kind == "mixed":
+        return np.where(rng.random(n) < 0.5, rng.random(n), rng.integers(0, 5, n) / 4.0)
+    return np.full(n, 0.25)

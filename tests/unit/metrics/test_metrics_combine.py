@@ -13,21 +13,7 @@ from shoal_server.metrics import binomial, exact, thresholds
 from shoal_server.metrics.curves import CRITERIA, criteria, group_by_threshold
 from shoal_server.metrics.rows import binary_run, binary_to_rows, canonical, merge_canonical
 
-
-def _bits(a):
-    return np.asarray(a, np.float64).tobytes()
-
-
-def _scores(rng, n, kind):
-    if kind == "distinct":
-        return rng.random(n)
-    if kind == "coarse":
-        return rng.integers(0, 7, n) / 6.0
-    if kind == "ties":
-        return np.round(rng.random(n), 2)
-    if kind == "mixed":             # distinct scores in one half, heavy ties in the other
-        return np.where(rng.random(n) < 0.5, rng.random(n), rng.integers(0, 5, n) / 4.0)
-    return np.full(n, 0.25)
+from metrics_helpers import bits, scores
 
 
 KINDS = ["distinct", "coarse", "ties", "mixed", "constant"]
@@ -38,7 +24,7 @@ KINDS = ["distinct", "coarse", "ties", "mixed", "constant"]
 def test_binary_run_is_the_canonical_set(weighted, kind):
     rng = np.random.default_rng(len(kind) + 10 * weighted)
     n = 3000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     p[:7] = -0.0
     y = (rng.random(n) < 0.35).astype(float)
     w = np.full(n, 1.5) if weighted else None
@@ -50,8 +36,8 @@ def test_binary_run_is_the_canonical_set(weighted, kind):
     assert (3 * distinct > n) == (kind in ("distinct", "mixed"))
     rows = binary_to_rows(run)
     expect = canonical(np.column_stack([p, y, w] if weighted else [p, y]), np.ones(n, np.int64))  # lexsort path
-    assert _bits(rows["k"]) == _bits(expect["k"]) and np.array_equal(rows["c"], expect["c"])
-    assert _bits(rows["k"]) == _bits(np.unique(np.column_stack([p, y, w] if weighted else [p, y]) + 0.0, axis=0))
+    assert bits(rows["k"]) == bits(expect["k"]) and np.array_equal(rows["c"], expect["c"])
+    assert bits(rows["k"]) == bits(np.unique(np.column_stack([p, y, w] if weighted else [p, y]) + 0.0, axis=0))
 
 
 def test_binary_run_refuses_what_it_cannot_hold():
@@ -71,7 +57,7 @@ def _chunked_runs(rng, p, y, w, nchunks):
 def test_binary_thresholds_equal_group_rows_of_the_merged_rows(kind, wval):
     rng = np.random.default_rng(hash((kind, wval)) % 2 ** 32)
     n = 20_000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     y = (rng.random(n) < 0.2 + 0.5 * p).astype(float)
     w = None if wval is None else np.full(n, wval)
     for nchunks in (1, 2, 3, 17, 64):
@@ -83,13 +69,13 @@ def test_binary_thresholds_equal_group_rows_of_the_merged_rows(kind, wval):
         frozen = [{k: _read_only(v) for k, v in r.items()} for r in runs]     # as received from the wire
         for order in (runs, runs[::-1], [runs[i] for i in rng.permutation(len(runs))], frozen):
             thr, tp, fp = binomial.binary_thresholds(order)
-            assert _bits(thr) == _bits(thr0[:ng]) and _bits(tp) == _bits(tp0[:ng]) and _bits(fp) == _bits(fp0[:ng])
+            assert bits(thr) == bits(thr0[:ng]) and bits(tp) == bits(tp0[:ng]) and bits(fp) == bits(fp0[:ng])
         # and the numpy formulation on the rows sorted by score
         o = np.argsort(p, kind="stable")
         ww = np.ones(n) if w is None else w
         t1, p1, f1 = group_by_threshold(p[o] + 0.0, np.where(y[o] == 1, ww[o], 0.0), np.where(y[o] == 0, ww[o], 0.0))
         if wval in (None, 1.0):        # integer counts: every summation order gives these bits
-            assert _bits(thr) == _bits(t1) and _bits(tp) == _bits(p1) and _bits(fp) == _bits(f1)
+            assert bits(thr) == bits(t1) and bits(tp) == bits(p1) and bits(fp) == bits(f1)
 
 
 def _read_only(v):
@@ -114,7 +100,7 @@ def _as_rows(part):
 def test_metrics_same_bits_for_any_chunking_and_equal_sklearn(kind, wval):
     rng = np.random.default_rng(len(kind) * 7 + (wval is None))
     n = 30_000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     y = (rng.random(n) < 0.15 + 0.7 * p).astype(float)
     w = None if wval is None else np.full(n, wval)
     params = binomial._params(w is not None, ["a", "b"], "exact", 400, 400, n)
@@ -197,7 +183,7 @@ def test_accumulate_repeated_is_the_exact_sum(value, count):
 def test_best_in_range_fast_equals_the_full_scan(kind, weights):
     rng = np.random.default_rng(hash((kind, weights, 1)) % 2 ** 32)
     n = 5000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     y = (rng.random(n) < 0.25 + 0.5 * p).astype(float)
     w = {"none": np.ones(n), "integer": rng.integers(1, 4, n).astype(float), "real": rng.random(n) * 2}[weights]
     o = np.argsort(p, kind="stable")
@@ -212,11 +198,11 @@ def test_best_in_range_fast_equals_the_full_scan(kind, weights):
         b2, v2, f2 = np.empty(18, np.int64), np.empty(18), np.empty(18, np.bool_)
         k1 = thresholds.best_in_range(tp, fp, lo, hi, b1, v1, f1)
         k2 = thresholds.best_in_range_fast(tp, fp, lo, hi, b2, v2, f2)
-        assert b1.tolist() == b2.tolist() and _bits(v1) == _bits(v2) and f1.tolist() == f2.tolist()
-        assert _bits(k1) == _bits(k2)
+        assert b1.tolist() == b2.tolist() and bits(v1) == bits(v2) and f1.tolist() == f2.tolist()
+        assert bits(k1) == bits(k2)
         for j, name in enumerate(CRITERIA):       # and numpy's nanargmax over the range
             assert b2[j] == lo + int(np.nanargmax(crit[name][lo:hi])), name
-        assert _bits(k2) == _bits(np.nanmax(crit["tpr"][lo:hi] - crit["fpr"][lo:hi]))
+        assert bits(k2) == bits(np.nanmax(crit["tpr"][lo:hi] - crit["fpr"][lo:hi]))
 
 
 def test_one_class_and_mixed_runs_take_the_general_path_with_the_same_result():
@@ -243,7 +229,7 @@ def test_one_class_and_mixed_runs_take_the_general_path_with_the_same_result():
     general = binomial.finish(reduce(lambda a, b: binomial.merge(a, b, params), map(_as_rows, parts)), params)
     assert got == general
     rows = binomial.merged_rows([r for part in parts for r in part["runs"]])
-    assert _bits(rows["k"]) == _bits(reduce(merge_canonical, [binary_to_rows(r) if "s0" in r else r
+    assert bits(rows["k"]) == bits(reduce(merge_canonical, [binary_to_rows(r) if "s0" in r else r
                                                                for part in parts for r in part["runs"]])["k"])
 
 
@@ -259,4 +245,4 @@ def test_curve_sum_is_numpys_sum_of_the_terms(n):
     terms = np.empty(tp.size)
     for which in (0, 1):
         thresholds.curve_terms(tp, fp, which, terms)
-        assert _bits(thresholds.curve_sum(tp, fp, which, 0, tp.size)) == _bits(np.sum(terms))
+        assert bits(thresholds.curve_sum(tp, fp, which, 0, tp.size)) == bits(np.sum(terms))

@@ -11,28 +11,16 @@ from shoal_server.metrics import binomial, thresholds
 from shoal_server.metrics.curves import CRITERIA, auc_from_counts, aucpr_from_counts, criteria, group_by_threshold
 from shoal_server.metrics.rows import canonical, merge_canonical
 
-
-def _bits(a):
-    return np.asarray(a, np.float64).tobytes()
-
-
-def _scores(rng, n, kind):
-    if kind == "distinct":
-        return rng.random(n)
-    if kind == "coarse":
-        return rng.integers(0, 7, n) / 6.0
-    if kind == "ties":
-        return np.round(rng.random(n), 2)
-    return np.full(n, 0.25)
+from metrics_helpers import bits, scores
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 130, 255, 257, 1000, 4099, 100_003])
 def test_pairwise_sum_is_numpys_sum(n):
     rng = np.random.default_rng(n)
     a = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
-    assert _bits(thresholds.pairwise_sum(a, 0, n)) == _bits(np.sum(a))
+    assert bits(thresholds.pairwise_sum(a, 0, n)) == bits(np.sum(a))
     if n > 3:
-        assert _bits(thresholds.pairwise_sum(a, 2, n - 3)) == _bits(np.sum(a[2:n - 1]))
+        assert bits(thresholds.pairwise_sum(a, 2, n - 3)) == bits(np.sum(a[2:n - 1]))
 
 
 def test_segment_sums_are_reduceat():
@@ -43,7 +31,7 @@ def test_segment_sums_are_reduceat():
         starts = np.unique(np.concatenate([[0], rng.integers(0, n, int(rng.integers(0, 40)))])).astype(np.int64)
         out = np.empty(starts.size)
         thresholds.segment_sums(a, starts, out)
-        assert _bits(out) == _bits(np.add.reduceat(a, starts))
+        assert bits(out) == bits(np.add.reduceat(a, starts))
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -51,17 +39,17 @@ def test_segment_sums_are_reduceat():
 def test_fast_canonical_equals_the_lexicographic_sort(weighted, kind):
     rng = np.random.default_rng(11)
     n = 5000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     p[:10] = -0.0
     y = (rng.random(n) < 0.4).astype(float)
     keys = np.column_stack([p, y, np.full(n, 1.5)] if weighted else [p, y])
     fast = canonical(keys)
     slow = canonical(keys, np.ones(n, np.int64))      # explicit counts: the generic lexsort path
-    assert _bits(fast["k"]) == _bits(slow["k"]) and np.array_equal(fast["c"], slow["c"])
+    assert bits(fast["k"]) == bits(slow["k"]) and np.array_equal(fast["c"], slow["c"])
     assert int(fast["c"].sum()) == n
     # and the canonical order is the sorted order of the distinct rows
     uniq = np.unique(keys + 0.0, axis=0)
-    assert _bits(fast["k"]) == _bits(uniq)
+    assert bits(fast["k"]) == bits(uniq)
 
 
 def test_merge_runs_equals_pairwise_merges():
@@ -77,7 +65,7 @@ def test_merge_runs_equals_pairwise_merges():
                                                                       "c": np.zeros(0, np.int64)})
         expect = reduce(merge_canonical, runs)
         got = binomial.merged_rows(runs)
-        assert _bits(got["k"]) == _bits(expect["k"]) and np.array_equal(got["c"], expect["c"])
+        assert bits(got["k"]) == bits(expect["k"]) and np.array_equal(got["c"], expect["c"])
 
 
 @pytest.mark.parametrize("kind", ["distinct", "coarse", "ties", "constant"])
@@ -85,7 +73,7 @@ def test_merge_runs_equals_pairwise_merges():
 def test_group_rows_and_best_equal_numpy(kind, weights):
     rng = np.random.default_rng(hash((kind, weights)) % 2 ** 32)
     n = 3000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     y = (rng.random(n) < 0.3 + 0.4 * p).astype(float)
     w = {"none": None, "ones": np.ones(n), "integer": rng.integers(1, 4, n).astype(float),
          "real": rng.random(n) * 2}[weights]
@@ -98,7 +86,7 @@ def test_group_rows_and_best_equal_numpy(kind, weights):
     thr, tp, fp = np.empty(len(k)), np.empty(len(k)), np.empty(len(k))
     ng = thresholds.group_rows(k, c, thr, tp, fp)
     thr, tp, fp = thr[:ng], tp[:ng], fp[:ng]
-    assert _bits(thr) == _bits(thr0) and _bits(tp) == _bits(tp0) and _bits(fp) == _bits(fp0)
+    assert bits(thr) == bits(thr0) and bits(tp) == bits(tp0) and bits(fp) == bits(fp0)
     crit = criteria(tp, fp)
     best = np.empty(len(CRITERIA), np.int64)
     ks = thresholds.best_and_ks(tp, fp, best)
@@ -107,19 +95,19 @@ def test_group_rows_and_best_equal_numpy(kind, weights):
         expect = int(np.nanargmax(vals)) if np.isfinite(vals).any() else -1
         assert best[j] == expect, name
     if tp[-1] > 0 and fp[-1] > 0:
-        assert _bits(ks) == _bits(np.nanmax(crit["tpr"] - crit["fpr"]))
+        assert bits(ks) == bits(np.nanmax(crit["tpr"] - crit["fpr"]))
     # the table's criteria at a subset equal the full arrays there
     pick = np.unique(rng.integers(0, ng, 20))
     sub = criteria(tp[pick], fp[pick], tp[-1], fp[-1])
     for name in CRITERIA:
-        assert _bits(sub[name]) == _bits(crit[name][pick]), name
+        assert bits(sub[name]) == bits(crit[name][pick]), name
     terms = np.empty(ng)
     thresholds.curve_terms(tp, fp, 0, terms)
     if tp[-1] > 0 and fp[-1] > 0:
-        assert _bits(np.sum(terms) / 2.0 / (tp[-1] * fp[-1])) == _bits(auc_from_counts(tp, fp))
+        assert bits(np.sum(terms) / 2.0 / (tp[-1] * fp[-1])) == bits(auc_from_counts(tp, fp))
     thresholds.curve_terms(tp, fp, 1, terms)
     if tp[-1] > 0:
-        assert _bits(np.sum(terms)) == _bits(aucpr_from_counts(tp, fp))
+        assert bits(np.sum(terms)) == bits(aucpr_from_counts(tp, fp))
 
 
 def _gains_reference(thr, tp, fp):
@@ -139,7 +127,7 @@ def _gains_reference(thr, tp, fp):
 def test_gains_kernels_equal_numpy(kind):
     rng = np.random.default_rng(len(kind))
     n = 4000
-    p = _scores(rng, n, kind)
+    p = scores(rng, n, kind)
     y = (rng.random(n) < p).astype(float)
     w = rng.random(n) * 3
     thr, tp, fp = group_by_threshold(*(lambda o: (p[o], np.where(y[o] == 1, w[o], 0.0),
@@ -147,11 +135,11 @@ def test_gains_kernels_equal_numpy(kind):
     cuts, ge, gn, gs = _gains_reference(thr, tp, fp)
     cum = np.empty(thr.size)
     thresholds.gains_cumulative(tp, fp, cum)
-    assert _bits(cum) == _bits(np.cumsum(np.diff(np.concatenate([[0.0], tp + fp]))[::-1]))
+    assert bits(cum) == bits(np.cumsum(np.diff(np.concatenate([[0.0], tp + fp]))[::-1]))
     out = [np.empty(cuts.size) for _ in range(3)]
     thresholds.gains_groups(thr, tp, fp, np.ascontiguousarray(cuts[::-1]), *out)
     for a, b in zip(out, (ge, gn, gs)):
-        assert _bits(a) == _bits(b)
+        assert bits(a) == bits(b)
 
 
 def test_exact_metrics_of_many_chunks_equal_sklearn():
@@ -192,4 +180,4 @@ def test_best_and_ks_on_two_threads_equals_nanargmax():
         best = np.empty(len(CRITERIA), np.int64)
         ks = thresholds.best_and_ks(tp, fp, best, pool=pool)
     assert best.tolist() == [int(np.nanargmax(crit[name])) for name in CRITERIA]
-    assert _bits(ks) == _bits(np.nanmax(crit["tpr"] - crit["fpr"]))
+    assert bits(ks) == bits(np.nanmax(crit["tpr"] - crit["fpr"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shoal_server.munging.frames import gather
+from shoal_server.munging.frames import gather, store_columns
 from shoal_server.munging.values import FrameVal
 from shoal_server.parser import frame_from_columns
 
@@ -62,3 +62,10 @@ def fr(key: str) -> dict:
 
 def col(key: str, name) -> dict:
     return {"op": "col", "frame": key, ("index" if isinstance(name, int) else "name"): name}
+
+
+def spread_frame(target, source, src_key: str, key: str, chunk_rows: int) -> None:
+    """Copy frame ``src_key`` of node ``source`` to ``key`` on ``target`` (a cluster's coordinator), in
+    chunks of ``chunk_rows`` rows placed across its members."""
+    h = source.catalog.get(src_key)
+    store_columns(target, key, gather(source, h, FrameVal.of(h).cols), chunk_rows=chunk_rows)

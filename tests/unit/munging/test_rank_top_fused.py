@@ -25,13 +25,12 @@ from shoal_server.config import NodeConfig
 from shoal_server.errors import InvalidParameter
 from shoal_server.munging import evaluate
 from shoal_server.munging.expr import parse
-from shoal_server.munging.frames import gather, store_columns
-from shoal_server.munging.values import FrameVal
+from shoal_server.munging.frames import store_columns
 from shoal_server.node import Node
 from shoal_server.store.layout import home_of
 
 from fakecluster import fake_cluster
-from munging_helpers import fr, make_frame, to_pandas
+from munging_helpers import fr, make_frame, spread_frame, to_pandas
 from munging_strategies import CHUNK_ROWS, frames
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -305,11 +304,6 @@ def cluster():
         yield nodes
 
 
-def _spread(target, source, src_key: str, key: str, chunk_rows: int):
-    h = source.catalog.get(src_key)
-    store_columns(target, key, gather(source, h, FrameVal.of(h).cols), chunk_rows=chunk_rows)
-
-
 def test_one_node_and_three_nodes_with_tiny_chunks_agree_with_pandas(cluster, monkeypatch):
     monkeypatch.setattr(F, "OUTPUT_CHUNK_ROWS", 5)
     df = _ties_and_missing(300, 4)
@@ -319,8 +313,8 @@ def test_one_node_and_three_nodes_with_tiny_chunks_agree_with_pandas(cluster, mo
     cols = ["id6", "v3", "rid", RANK]
     with Node(NodeConfig(threads=2)) as single:
         make_frame(single, df, "raw", 1000)
-        _spread(single, single, "raw", "d", 4)
-        _spread(cluster[0], single, "raw", "d", 4)
+        spread_frame(single, single, "raw", "d", 4)
+        spread_frame(cluster[0], single, "raw", "d", 4)
         h3 = cluster[0].catalog.get("d")
         assert len({home_of(i, h3.members) for i in range(h3.nchunks)}) == 3
         for i, (groups, sorts, asc, resort, op, c) in enumerate(cases):

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from shoal_server.config import NodeConfig
 from shoal_server.errors import ColumnNotFound, InvalidParameter
 from shoal_server.munging import evaluate
-from shoal_server.munging.frames import gather, store_columns
+from shoal_server.munging.frames import gather
 from shoal_server.munging.values import FrameVal
 from shoal_server.node import Node
 from shoal_server.store.layout import home_of
 
 from fakecluster import fake_cluster
-from munging_helpers import col, fr, make_frame, to_pandas
+from munging_helpers import col, fr, make_frame, spread_frame, to_pandas
 from munging_strategies import CHUNK_ROWS, frames
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -163,11 +163,6 @@ def cluster():
         yield nodes
 
 
-def _spread(target, source, src_key: str, key: str, chunk_rows: int):
-    h = source.catalog.get(src_key)
-    store_columns(target, key, gather(source, h, FrameVal.of(h).cols), chunk_rows=chunk_rows)
-
-
 def test_one_node_and_three_nodes_with_tiny_chunks_give_the_same_bits_as_pandas(cluster, monkeypatch):
     import shoal_server.munging.frames as F
     monkeypatch.setattr(F, "OUTPUT_CHUNK_ROWS", 5)  # result chunks of 5 rows: groups span many chunks
@@ -177,8 +172,8 @@ def test_one_node_and_three_nodes_with_tiny_chunks_give_the_same_bits_as_pandas(
              (["s"], ["id2", "v3"], [False, True], False), (["id2"], ["s"], [True], True)]
     with Node(NodeConfig(threads=2)) as single:
         make_frame(single, df, "raw", 1000)
-        _spread(single, single, "raw", "d", 4)
-        _spread(cluster[0], single, "raw", "d", 4)
+        spread_frame(single, single, "raw", "d", 4)
+        spread_frame(cluster[0], single, "raw", "d", 4)
         h3 = cluster[0].catalog.get("d")
         assert len({home_of(i, h3.members) for i in range(h3.nchunks)}) == 3
         for i, (groups, sorts, asc, resort) in enumerate(cases):
