@@ -23,6 +23,9 @@ __all__ = ["train_tree_model"]
 #: Fold a tree's ``tree.update`` into the next tree's ``tree.grad`` when no scoring pass reads the
 #: predictions in between (the same model bits either way; off only to compare the two paths).
 FUSED_PASSES = True
+#: grow one-tree-per-iteration GBMs with the row partition (``EngineParams.partition``); the
+#: tests switch it off to compare the two paths bit for bit
+PARTITION = True
 
 
 def _seed(p: dict) -> int:
@@ -343,7 +346,10 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                         col_sample_rate=float(p.get("col_sample_rate", 1.0)),
                         col_sample_rate_per_tree=float(p["col_sample_rate_per_tree"]), mtries=mtries,
                         monotone=mono_arr,
-                        max_abs_leafnode_pred=float(p.get("max_abs_leafnode_pred", math.inf)))
+                        max_abs_leafnode_pred=float(p.get("max_abs_leafnode_pred", math.inf)),
+                        # the rows' leaves are read only by tree.update (walks the tree) when one
+                        # tree grows per iteration and no leaf is refitted from its rows
+                        partition=PARTITION and not drf and K == 1 and not qdist)
     lr0 = float(p.get("learn_rate", 1.0))
     anneal = float(p.get("learn_rate_annealing", 1.0))
     ntrees = int(p["ntrees"])
@@ -414,13 +420,14 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                 from .quantiles import refit_leaves
                 refit_leaves(node, header.key, sess, trees, dist, leaf_value, cols0, scales["sw"])
             scoring = _interval(p, t, ntrees)
+            route = code_space(trees) if ep.partition else None
             if scoring or t == ntrees or not fuse:
-                E.update_predictions(node, header.key, sess, trees, K, drf, cols_needed=cols0)
+                E.update_predictions(node, header.key, sess, trees, K, drf, cols_needed=cols0, route=route)
             else:
-                deferred = E.update_params(sess, trees, K, drf)
+                deferred = E.update_params(sess, trees, K, drf, route)
             if vsess is not None:
                 node.runtime.run(E.TreeScoreCodes.name, vheader.key, [vfp["needed"][0]],
-                                 {"session": vsess, "trees": code_space(trees)})
+                                 {"session": vsess, "trees": route or code_space(trees)})
             grown.extend(trees)   # turned into model arrays once, after the loop
             if job is not None:
                 job.update(progress=0.05 + 0.9 * (t - start_tree) / max(ntrees - start_tree, 1),

@@ -105,7 +105,7 @@ def tree_scales(g: dict, n_act: int) -> dict:
 # ============================================================================================ sessions
 class _ChunkState:
     __slots__ = ("codes", "y", "w", "off", "f", "nid", "g", "h", "gq", "hq", "wq", "active", "row0",
-                 "oob_sum", "oob_n", "n", "pack")
+                 "oob_sum", "oob_n", "n", "pack", "part")
 
 
 def _sessions(node) -> dict:
@@ -374,6 +374,7 @@ class TreeSetup(MRTask):
         st.wq = np.zeros(n, np.int64)
         st.active = np.zeros(n, np.uint8)
         st.pack = 0
+        st.part = None
         st.row0 = int(params["starts"][chunk_idx])
         st.oob_sum = np.zeros((K, n)) if params.get("drf") else None
         st.oob_n = np.zeros(n) if params.get("drf") else None
@@ -543,8 +544,15 @@ def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, 
 
 def _update_rows(st: _ChunkState, apply, values: list, drf: bool) -> None:
     """``tree.update`` on one chunk: apply the last splits, add the leaf values to the predictions
-    (DRF: also to the out-of-bag votes of the rows the tree did not see)."""
-    _apply(st, apply)
+    (DRF: also to the out-of-bag votes of the rows the tree did not see).
+
+    ``apply`` is the last level's splits (a list, see :func:`_apply`), or for a tree grown with
+    the row partition (which keeps no per-row node while it grows) ``{"splits": ..., "route":
+    tree}``, the tree in code space (``model.code_space``) for the rows outside the partition."""
+    if isinstance(apply, dict):
+        _partition_finish(st, apply)
+    else:
+        _apply(st, apply)
     oob = (st.active == 0) & (st.w > 0) if drf else None
     for k, vals in enumerate(values):
         if vals is None:
@@ -646,11 +654,14 @@ class TreeHist(MRTask):
         for lay in params["layout"]:
             k = int(lay["k"])
             sp = applies.pop(k, None)
-            if sp is None:
-                sp = _NO_SPLITS
             lo = np.asarray(lay["lo"], np.int64)
             build = lay.get("build")
             build = np.ones(lo.shape, np.uint8) if build is None else np.asarray(build, np.uint8)
+            if params.get("part") and sp is not None:
+                _partition_level(st, cols, sp, lay, lo, build, hist)
+                continue
+            if sp is None:
+                sp = _NO_SPLITS
             K_.level_histograms(st.codes, cols, st.nid[k], st.active, np.asarray(sp["split_of_node"], np.int32),
                                 np.asarray(sp["col"], np.int64), np.asarray(sp["code"], np.int64),
                                 np.asarray(sp["nal"], np.uint8), np.asarray(sp["cat"], np.uint8),
@@ -658,6 +669,8 @@ class TreeHist(MRTask):
                                 np.asarray(sp["right"], np.int32), np.asarray(lay["slot_of_node"], np.int32),
                                 lo.shape[0], build, st.gq[k], st.hq[k], st.wq, lo, np.asarray(lay["hi"], np.int64),
                                 np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist, st.pack)
+            if params.get("part"):
+                _partition_root(st)
         _apply(st, list(applies.values()))  # trees without open leaves at this level
         if ctx.node.cluster is None:
             return {"hist": hist}   # partials stay in this process: dense sums are cheapest
@@ -665,6 +678,74 @@ class TreeHist(MRTask):
 
     def reduce(self, a, b):
         return _merge_hist(a, b)
+
+
+def _partition_root(st: _ChunkState) -> None:
+    """After a tree's root histograms (row partition mode): the next level partitions the chunk's
+    in-bag rows, in row order."""
+    P = st.part
+    if P is None:
+        P = st.part = {"perm": [None, None], "gw": {}}
+    P["cur"] = -1
+    P["start"] = np.array([0, st.n], np.int64)
+    P["nodes"] = np.zeros(1, np.int32)
+    i0 = int(np.argmax(st.active)) if st.n else 0
+    P["wc"] = int(st.wq[i0]) if st.n and st.active[i0] else 0
+
+
+def _split_arrays(sp: dict) -> tuple:
+    return (np.asarray(sp["split_of_node"], np.int32), np.asarray(sp["col"], np.int64),
+            np.asarray(sp["code"], np.int64), np.asarray(sp["nal"], np.uint8), np.asarray(sp["cat"], np.uint8),
+            np.asarray(sp["catleft"], np.uint8), np.asarray(sp["left"], np.int32), np.asarray(sp["right"], np.int32))
+
+
+def _partition_level(st: _ChunkState, cols: np.ndarray, sp: dict, lay: dict, lo: np.ndarray, build: np.ndarray,
+                     hist: np.ndarray) -> None:
+    """One level below the root in row partition mode (``EngineParams.partition``): split the
+    previous level's row groups by ``sp`` into the open leaves of ``lay``
+    (``kernels.partition_rows``, ping-ponging between two buffers kept on the chunk), then
+    histogram each leaf's rows (``kernels.partition_histograms``)."""
+    P = st.part
+    n = st.n
+    w = 2 if st.pack > 0 else 3
+    if P["perm"][0] is None:
+        P["perm"] = [np.empty(n, np.int32), np.empty(n, np.int32)]
+    if w not in P["gw"]:
+        P["gw"][w] = [np.empty((n, w), np.int64), np.empty((n, w), np.int64)]
+    cur = P["cur"]
+    first = cur < 0
+    dst = 0 if first else 1 - cur
+    src = 1 - dst
+    son = np.asarray(lay["slot_of_node"], np.int32)
+    nslot = lo.shape[0]
+    dstart = np.empty(nslot + 1, np.int64)
+    K_.partition_rows(st.codes, P["perm"][src], P["gw"][w][src], P["start"], P["nodes"], first, st.active,
+                      st.gq[0], st.hq[0], st.wq, st.pack, *_split_arrays(sp), son, nslot, st.nid[0],
+                      P["perm"][dst], P["gw"][w][dst], dstart)
+    K_.partition_histograms(st.codes, cols, P["perm"][dst], dstart, nslot, build, lo,
+                            np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
+                            np.asarray(lay["off"], np.int64), P["gw"][w][dst], hist, st.pack, P["wc"])
+    nodes = np.empty(nslot, np.int32)
+    idx = np.flatnonzero(son >= 0)
+    nodes[son[idx]] = idx
+    P["cur"] = dst
+    P["start"] = dstart
+    P["nodes"] = nodes
+
+
+def _partition_finish(st: _ChunkState, apply: dict) -> None:
+    """``tree.update`` of a partitioned tree: every row's final node into ``st.nid[0]``."""
+    P = st.part
+    t = apply["route"]
+    splits = [sp for sp in (apply.get("splits") or []) if int(sp["k"]) == 0]
+    sp = splits[0] if splits else _NO_SPLITS
+    cur = P["cur"]
+    K_.partition_finish(st.codes, P["perm"][max(cur, 0)] if P["perm"][0] is not None else np.zeros(0, np.int32),
+                        P["start"], P["nodes"], cur < 0, st.active, *_split_arrays(sp),
+                        np.asarray(t["col"], np.int64), np.asarray(t["code"], np.int64),
+                        np.asarray(t["nal"], np.uint8), np.asarray(t["catp"], np.int64),
+                        np.asarray(t["catbits"], np.uint8), np.asarray(t["left"], np.int32),
+                        np.asarray(t["right"], np.int32), st.nid[0])
 
 
 def _pack_hist(hist: np.ndarray) -> dict:
@@ -909,6 +990,10 @@ class EngineParams:
     monotone: np.ndarray | None = None    # int64[p]
     max_abs_leafnode_pred: float = math.inf
     min_hess: float = 1e-10
+    #: grow with the row partition (``kernels.partition_rows``): the rows stay grouped by leaf
+    #: across a tree's levels, so a level reads only its leaves' rows, in place. For one tree per
+    #: iteration whose rows' leaves are not needed before ``tree.update`` (which then walks the tree).
+    partition: bool = False
 
 
 def _level_res(ep: EngineParams, depth: int) -> int:
@@ -1054,7 +1139,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             layout.append({"k": t.k, "slot_of_node": son, "lo": lo, "hi": hi, "nbin": nbin, "off": off,
                            "build": build, "pairs": pairs,
                            "allowed": allowed, "rand_cut": rand_cut})
-        params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending}
+        params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending,
+                  "part": bool(ep.partition and len(trees) == 1)}
         if first:
             params["quantize"] = scales
             first = False
@@ -1229,19 +1315,23 @@ def _clip_values(G: np.ndarray, H: np.ndarray, lb: np.ndarray, ub: np.ndarray, l
     return np.asarray(leaf_value(v), np.float64).reshape(-1)
 
 
-def update_params(session: str, trees: list[TreeBuffer], K: int, drf: bool) -> dict:
+def update_params(session: str, trees: list[TreeBuffer], K: int, drf: bool, route: dict | None = None) -> dict:
     """The params of ``tree.update`` for ``trees`` (also carried by the next ``tree.grad``, which
-    then updates the predictions in its own pass: ``TreeGrad``)."""
+    then updates the predictions in its own pass: ``TreeGrad``). ``route``: the trees in code space
+    (``model.code_space``), for a session grown with ``EngineParams.partition``."""
     values: list = [None] * K
     for t in trees:
         values[t.k] = np.asarray(t.value, np.float64)
-    return {"session": session, "apply": getattr(trees[0], "_pending", None), "values": values, "drf": drf}
+    apply = getattr(trees[0], "_pending", None)
+    if route is not None:
+        apply = {"route": route, "splits": apply}
+    return {"session": session, "apply": apply, "values": values, "drf": drf}
 
 
 def update_predictions(node, frame_key: str, session: str, trees: list[TreeBuffer], K: int, drf: bool,
-                       cols_needed: list[int] | None = None) -> None:
+                       cols_needed: list[int] | None = None, route: dict | None = None) -> None:
     """Run ``tree.update``: apply the last splits, add leaf values to the rows' predictions."""
-    node.runtime.run(TreeUpdate.name, frame_key, cols_needed or [0], update_params(session, trees, K, drf))
+    node.runtime.run(TreeUpdate.name, frame_key, cols_needed or [0], update_params(session, trees, K, drf, route))
 
 
 def new_session_id() -> str:

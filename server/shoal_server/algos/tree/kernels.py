@@ -30,7 +30,8 @@ import numpy as np
 __all__ = ["NA_CODE", "bin_numeric", "bin_levels", "quantize_rows",
            "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
            "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "splitmix_uniform",
-           "route_codes"]
+           "route_codes", "partition_rows", "partition_histograms",
+           "partition_finish"]
 
 NA_CODE = 0xFFFF
 
@@ -209,19 +210,7 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
         else:
             _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
-        mask = mul - 1
-        k0 = hist.shape[0]   # unpack this tree's rows of the histogram only (the other trees' are done)
-        k1 = 0
-        for s in range(nslot):
-            for jj in range(m):
-                if build[s, jj] == 1:
-                    k0 = min(k0, off[s, jj])
-                    k1 = max(k1, off[s, jj] + nbin[s, jj] + 1)
-        for k in range(k0, k1):
-            v = hist[k, 1]
-            if v != 0:
-                hist[k, 1] = v >> np.int64(pack)
-                hist[k, 2] = (v & mask) * wc
+        _unpack(hist, pack, wc, nslot, build, off, nbin)
         return
     gw = np.empty((nr, 3), np.int64)
     for i in range(n):
@@ -237,6 +226,198 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
         _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
     else:
         _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+
+
+@nb.njit(nogil=True, cache=True)
+def _unpack(hist, pack, wc, nslot, build, off, nbin):
+    """Split the packed hessian slot (``h·2^pack + count``) of the (slot, column) pairs with
+    ``build == 1`` into the hessian sum and the weight ``count · wc`` (the other trees' rows of a
+    shared ``hist`` are left alone)."""
+    mask = (np.int64(1) << np.int64(pack)) - 1
+    m = build.shape[1]
+    k0 = hist.shape[0]
+    k1 = 0
+    for s in range(nslot):
+        for jj in range(m):
+            if build[s, jj] == 1:
+                k0 = min(k0, off[s, jj])
+                k1 = max(k1, off[s, jj] + nbin[s, jj] + 1)
+    for k in range(k0, k1):
+        v = hist[k, 1]
+        if v != 0:
+            hist[k, 1] = v >> np.int64(pack)
+            hist[k, 2] = (v & mask) * wc
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _go_left(c, cut, nal, cat, catrow, F):
+    if c == NA_CODE:
+        return nal
+    if cat:
+        return catrow[c] == 1 if c < F else nal
+    return c < cut
+
+
+@nb.njit(nogil=True, cache=True)
+def partition_rows(codes, sperm, sgw, sstart, snode, first, active, gq, hq, wq, pack,
+                   split_of_node, scol, scode, snal, scat, catleft, sleft, sright, slot_of_node, nslot,
+                   nid, dperm, dgw, dstart):
+    """One level of the row partition (LightGBM's data partition: a tree's rows stay grouped by
+    open leaf from level to level): split each previous leaf's rows into its open children.
+
+    IN codes uint16[p, n]; sperm int32[ns] the chunk row of each position of the previous level,
+    sgw int64[ns, w] their (gradient, hessian[, weight]) sums (``first``: the level below the
+    root, whose one leaf holds the chunk's rows ``0..n-1`` with ``active == 1``; the positions
+    are the rows and the sums come from gq, hq, wq, packed as in :func:`level_histograms` when
+    ``pack > 0``); sstart int64[S + 1], snode int32[S]: previous leaf ``ps`` holds positions
+    ``sstart[ps]:sstart[ps + 1]`` and is node ``snode[ps]``; the splits as in
+    :func:`apply_splits`; slot_of_node int32[nnodes] / nslot the open leaves of the new level.
+    OUT dperm, dgw (first ``dstart[nslot]`` rows), dstart int64[nslot + 1]: the new level's rows in
+    slot order, within a slot in their previous order (a stable partition). INOUT nid int32[n]:
+    a row that leaves the partition (its leaf is not split, or its child does not stay open) gets
+    its final node here.
+    """
+    S = snode.shape[0]
+    nn = split_of_node.shape[0]
+    nsn = slot_of_node.shape[0]
+    ns = sstart[S]
+    F = catleft.shape[1]
+    dsl = np.empty(ns, np.int32)
+    cnt = np.zeros(nslot + 1, np.int64)
+    for ps in range(S):
+        a = sstart[ps]
+        b = sstart[ps + 1]
+        nd = snode[ps]
+        sp = split_of_node[nd] if 0 <= nd < nn else -1
+        if sp < 0:
+            for q in range(a, b):
+                dsl[q] = -1
+                if first:
+                    if active[q] != 0:
+                        nid[q] = nd
+                else:
+                    nid[sperm[q]] = nd
+            continue
+        cl = sleft[sp]
+        cr = sright[sp]
+        sl_l = slot_of_node[cl] if cl < nsn else -1
+        sl_r = slot_of_node[cr] if cr < nsn else -1
+        col = codes[scol[sp]]
+        cut = scode[sp]
+        nal = snal[sp] == 1
+        cat = scat[sp] == 1
+        catrow = catleft[sp]
+        for q in range(a, b):
+            if first:
+                if active[q] == 0:
+                    dsl[q] = -1
+                    continue
+                i = q
+            else:
+                i = sperm[q]
+            if _go_left(col[i], cut, nal, cat, catrow, F):
+                sl = sl_l
+                ch = cl
+            else:
+                sl = sl_r
+                ch = cr
+            dsl[q] = sl
+            if sl >= 0:
+                cnt[sl + 1] += 1
+            else:
+                nid[i] = ch
+    dstart[0] = 0
+    for s in range(nslot):
+        dstart[s + 1] = dstart[s] + cnt[s + 1]
+    pos = dstart[:nslot].copy()
+    w = dgw.shape[1]
+    mul = np.int64(1) << np.int64(pack)
+    if first:
+        for q in range(ns):
+            sl = dsl[q]
+            if sl >= 0:
+                d = pos[sl]
+                pos[sl] = d + 1
+                dperm[d] = q
+                dgw[d, 0] = gq[q]
+                if pack > 0:
+                    dgw[d, 1] = hq[q] * mul + 1
+                else:
+                    dgw[d, 1] = hq[q]
+                    dgw[d, 2] = wq[q]
+    else:
+        for q in range(ns):
+            sl = dsl[q]
+            if sl >= 0:
+                d = pos[sl]
+                pos[sl] = d + 1
+                dperm[d] = sperm[q]
+                for t in range(w):
+                    dgw[d, t] = sgw[q, t]
+
+
+@nb.njit(nogil=True, cache=True)
+def partition_histograms(codes, cols, perm, start, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc):
+    """The histograms of a partitioned level (slot ``s``: positions ``start[s]:start[s + 1]`` of
+    ``perm`` and ``gw``, see :func:`partition_rows`): the passes of :func:`level_histograms`.
+    ``pack``/``wc`` (the active rows' common quantized weight) as there."""
+    hf = hist.reshape(hist.shape[0] * 3)
+    _slot_passes(codes, cols, perm, start, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0)
+    if pack > 0:
+        _unpack(hist, pack, wc, nslot, build, off, nbin)
+
+
+@nb.njit(nogil=True, cache=True)
+def partition_finish(codes, perm, start, snode, first, active, split_of_node, scol, scode, snal, scat, catleft,
+                     sleft, sright, col, code, nal, catp, catbits, left, right, nid):
+    """The rows' final nodes at the end of a partitioned tree: the rows still in the partition
+    (positions and leaves as in :func:`partition_rows`) get the child of the last level's split
+    of their leaf (or the leaf); rows with ``active == 0`` (never in the partition) walk the
+    code-space tree (arrays as in :func:`route_codes`) from node 0. The rows that left the
+    partition at an earlier level already hold their node. INOUT nid int32[n]."""
+    S = snode.shape[0]
+    nn = split_of_node.shape[0]
+    F = catleft.shape[1]
+    for ps in range(S):
+        a = start[ps]
+        b = start[ps + 1]
+        nd = snode[ps]
+        sp = split_of_node[nd] if 0 <= nd < nn else -1
+        if sp < 0:
+            for q in range(a, b):
+                if first:
+                    if active[q] != 0:
+                        nid[q] = nd
+                else:
+                    nid[perm[q]] = nd
+            continue
+        c_ = codes[scol[sp]]
+        cut = scode[sp]
+        nl = snal[sp] == 1
+        cat = scat[sp] == 1
+        catrow = catleft[sp]
+        for q in range(a, b):
+            if first:
+                if active[q] == 0:
+                    continue
+                i = q
+            else:
+                i = perm[q]
+            nid[i] = sleft[sp] if _go_left(c_[i], cut, nl, cat, catrow, F) else sright[sp]
+    for i in range(codes.shape[1]):
+        if active[i] != 0:
+            continue
+        nd = 0
+        while col[nd] >= 0:
+            c = codes[col[nd], i]
+            if c == NA_CODE:
+                go = nal[nd] == 1
+            elif catp[nd] >= 0:
+                go = catbits[catp[nd] + c] == 1
+            else:
+                go = c < code[nd]
+            nd = left[nd] if go else right[nd]
+        nid[i] = nd
 
 
 _QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L1 cache (24 bytes a bin)
@@ -347,7 +528,10 @@ def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw,
 # hessian, weight; its chunk row ``order[q]``, or ``q`` when ``order`` is None: the branch is
 # resolved when the kernel is compiled) add into the flat histogram ``hf`` (``3 * bin + stat``).
 # Index arithmetic is unsigned (no negative-index check per access) and every pass is a straight
-# loop; ``two`` (gradient and packed hessian only) is loop-invariant.
+# loop over two rows per step, whose code and table loads all come before their histogram updates
+# (numba cannot prove the histogram does not alias the codes, so a one-row loop waits for each
+# row's stores before the next row's loads: two rows per step cut a pass by ~30 %); ``two``
+# (gradient and packed hessian only) is loop-invariant.
 @nb.njit(nogil=True, cache=True)
 def _pair_plain(c1, c2, b1, b2, o1, o2, order, r0, r1, gw, hf, two):
     """Two plain columns: bin ``min(code, b)``."""
@@ -355,15 +539,43 @@ def _pair_plain(c1, c2, b1, b2, o1, o2, order, r0, r1, gw, hf, two):
     two_ = np.uint64(2)
     three = np.uint64(3)
     B1 = np.uint64(b1)
-    B2 = np.uint64(b2)
     u1 = np.uint64(o1)
+    B2 = np.uint64(b2)
     u2 = np.uint64(o2)
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
         k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
         k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
+        l1 = (u1 + min(np.uint64(c1[j]), B1)) * three
+        l2 = (u2 + min(np.uint64(c2[j]), B2)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
+        hf[l2] += g2
+        hf[l2 + one] += h2
+        if not two:
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[l1 + two_] += w2
+            hf[l2 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
         hf[k1] += g
         hf[k1 + one] += h
         hf[k2] += g
@@ -382,12 +594,40 @@ def _pair_table(c1, c2, t1, t2, o1, o2, order, r0, r1, gw, hf, two):
     three = np.uint64(3)
     u1 = np.uint64(o1)
     u2 = np.uint64(o2)
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
         k1 = (u1 + np.uint64(t1[c1[i]])) * three
         k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        l1 = (u1 + np.uint64(t1[c1[j]])) * three
+        l2 = (u2 + np.uint64(t2[c2[j]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
+        hf[l2] += g2
+        hf[l2 + one] += h2
+        if not two:
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[l1 + two_] += w2
+            hf[l2 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
         hf[k1] += g
         hf[k1 + one] += h
         hf[k2] += g
@@ -407,12 +647,40 @@ def _pair_mixed(c1, b1, o1, c2, t2, o2, order, r0, r1, gw, hf, two):
     B1 = np.uint64(b1)
     u1 = np.uint64(o1)
     u2 = np.uint64(o2)
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
         k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
         k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        l1 = (u1 + min(np.uint64(c1[j]), B1)) * three
+        l2 = (u2 + np.uint64(t2[c2[j]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
+        hf[l2] += g2
+        hf[l2 + one] += h2
+        if not two:
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[l1 + two_] += w2
+            hf[l2 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
         hf[k1] += g
         hf[k1 + one] += h
         hf[k2] += g
@@ -430,21 +698,65 @@ def _quad_plain(c1, c2, c3, c4, b4, o4, order, r0, r1, gw, hf, two):
     two_ = np.uint64(2)
     three = np.uint64(3)
     B1 = np.uint64(b4[0])
-    B2 = np.uint64(b4[1])
-    B3 = np.uint64(b4[2])
-    B4 = np.uint64(b4[3])
     u1 = np.uint64(o4[0])
+    B2 = np.uint64(b4[1])
     u2 = np.uint64(o4[1])
+    B3 = np.uint64(b4[2])
     u3 = np.uint64(o4[2])
+    B4 = np.uint64(b4[3])
     u4 = np.uint64(o4[3])
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
         k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
         k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
         k3 = (u3 + min(np.uint64(c3[i]), B3)) * three
         k4 = (u4 + min(np.uint64(c4[i]), B4)) * three
+        l1 = (u1 + min(np.uint64(c1[j]), B1)) * three
+        l2 = (u2 + min(np.uint64(c2[j]), B2)) * three
+        l3 = (u3 + min(np.uint64(c3[j]), B3)) * three
+        l4 = (u4 + min(np.uint64(c4[j]), B4)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[k3] += g
+        hf[k3 + one] += h
+        hf[k4] += g
+        hf[k4 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
+        hf[l2] += g2
+        hf[l2 + one] += h2
+        hf[l3] += g2
+        hf[l3 + one] += h2
+        hf[l4] += g2
+        hf[l4 + one] += h2
+        if not two:
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[k3 + two_] += w
+            hf[k4 + two_] += w
+            hf[l1 + two_] += w2
+            hf[l2 + two_] += w2
+            hf[l3 + two_] += w2
+            hf[l4 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        k2 = (u2 + min(np.uint64(c2[i]), B2)) * three
+        k3 = (u3 + min(np.uint64(c3[i]), B3)) * three
+        k4 = (u4 + min(np.uint64(c4[i]), B4)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
         hf[k1] += g
         hf[k1 + one] += h
         hf[k2] += g
@@ -471,14 +783,58 @@ def _quad_table(c1, c2, c3, c4, t1, t2, t3, t4, o4, order, r0, r1, gw, hf, two):
     u2 = np.uint64(o4[1])
     u3 = np.uint64(o4[2])
     u4 = np.uint64(o4[3])
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        g = gw[q, 0]
-        h = gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
         k1 = (u1 + np.uint64(t1[c1[i]])) * three
         k2 = (u2 + np.uint64(t2[c2[i]])) * three
         k3 = (u3 + np.uint64(t3[c3[i]])) * three
         k4 = (u4 + np.uint64(t4[c4[i]])) * three
+        l1 = (u1 + np.uint64(t1[c1[j]])) * three
+        l2 = (u2 + np.uint64(t2[c2[j]])) * three
+        l3 = (u3 + np.uint64(t3[c3[j]])) * three
+        l4 = (u4 + np.uint64(t4[c4[j]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[k2] += g
+        hf[k2 + one] += h
+        hf[k3] += g
+        hf[k3 + one] += h
+        hf[k4] += g
+        hf[k4 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
+        hf[l2] += g2
+        hf[l2 + one] += h2
+        hf[l3] += g2
+        hf[l3 + one] += h2
+        hf[l4] += g2
+        hf[l4 + one] += h2
+        if not two:
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[k2 + two_] += w
+            hf[k3 + two_] += w
+            hf[k4 + two_] += w
+            hf[l1 + two_] += w2
+            hf[l2 + two_] += w2
+            hf[l3 + two_] += w2
+            hf[l4 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        k2 = (u2 + np.uint64(t2[c2[i]])) * three
+        k3 = (u3 + np.uint64(t3[c3[i]])) * three
+        k4 = (u4 + np.uint64(t4[c4[i]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
         hf[k1] += g
         hf[k1 + one] += h
         hf[k2] += g
@@ -497,33 +853,81 @@ def _quad_table(c1, c2, c3, c4, t1, t2, t3, t4, o4, order, r0, r1, gw, hf, two):
 
 @nb.njit(nogil=True, cache=True)
 def _one_plain(c1, b1, o1, order, r0, r1, gw, hf, two):
+    """One plain column."""
     one = np.uint64(1)
     two_ = np.uint64(2)
     three = np.uint64(3)
     B1 = np.uint64(b1)
     u1 = np.uint64(o1)
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        k = (u1 + min(np.uint64(c1[i]), B1)) * three
-        hf[k] += gw[q, 0]
-        hf[k + one] += gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        l1 = (u1 + min(np.uint64(c1[j]), B1)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
         if not two:
-            hf[k + two_] += gw[q, 2]
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[l1 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + min(np.uint64(c1[i]), B1)) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
 
 
 @nb.njit(nogil=True, cache=True)
 def _one_table(c1, t1, o1, order, r0, r1, gw, hf, two):
+    """One table column."""
     one = np.uint64(1)
     two_ = np.uint64(2)
     three = np.uint64(3)
     u1 = np.uint64(o1)
-    for q in range(r0, r1):
+    q = r0
+    while q + 1 < r1:   # two rows per step: their loads are issued before their stores
         i = np.uint64(q) if order is None else np.uint64(order[q])
-        k = (u1 + np.uint64(t1[c1[i]])) * three
-        hf[k] += gw[q, 0]
-        hf[k + one] += gw[q, 1]
+        j = np.uint64(q + 1) if order is None else np.uint64(order[q + 1])
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        l1 = (u1 + np.uint64(t1[c1[j]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        g2 = gw[q + 1, 0]
+        h2 = gw[q + 1, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        hf[l1] += g2
+        hf[l1 + one] += h2
         if not two:
-            hf[k + two_] += gw[q, 2]
+            w = gw[q, 2]
+            w2 = gw[q + 1, 2]
+            hf[k1 + two_] += w
+            hf[l1 + two_] += w2
+        q += 2
+    if q < r1:
+        i = np.uint64(q) if order is None else np.uint64(order[q])
+        k1 = (u1 + np.uint64(t1[c1[i]])) * three
+        g = gw[q, 0]
+        h = gw[q, 1]
+        hf[k1] += g
+        hf[k1 + one] += h
+        if not two:
+            w = gw[q, 2]
+            hf[k1 + two_] += w
 
 
 @nb.njit(nogil=True, cache=True)
