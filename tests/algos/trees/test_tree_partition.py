@@ -85,34 +85,36 @@ def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
     last = _splits(5, [(3, 0, 4, 1, 0, [], 5, 6)])
     perm = [np.empty(n, np.int32), np.empty(n, np.int32)]
     gw = [np.empty((n, w), np.int64), np.empty((n, w), np.int64)]
-    start, nodes, first, cur = np.array([0, n], np.int64), np.zeros(1, np.int32), True, 1
+    beg, end, nodes, first, cur = np.zeros(1, np.int64), np.array([n], np.int64), np.zeros(1, np.int32), True, 1
     nid_ref = np.zeros(n, np.int32)
     nid = np.full(n, -9, np.int32)
     for splits, son in levels:
         nslot = int(son.max()) + 1
         dst = 1 - cur
-        dstart = np.empty(nslot + 1, np.int64)
-        K.partition_rows(codes, perm[cur], gw[cur], start, nodes, first, active, gq, hq, wq, pk, *splits, son,
-                         nslot, nid, perm[dst], gw[dst], dstart)
+        dbeg, dend = np.empty(nslot, np.int64), np.empty(nslot, np.int64)
+        K.partition_rows(codes, perm[cur], gw[cur], beg, end, nodes, first, active, gq, hq, wq, pk, *splits, son,
+                         nslot, nid, perm[dst], gw[dst], dbeg, dend)
         nid_ref = _route_numpy(codes, nid_ref, *splits)
         for s in range(nslot):
             node = int(np.flatnonzero(son == s)[0])
             want_rows = np.flatnonzero((nid_ref == node) & (active == 1))
-            got = perm[dst][dstart[s]:dstart[s + 1]]
-            np.testing.assert_array_equal(got, want_rows)      # the rows, in row order
-            g = gw[dst][dstart[s]:dstart[s + 1]]
-            np.testing.assert_array_equal(g[:, 0], gq[want_rows])
-            np.testing.assert_array_equal(g[:, 1], hq[want_rows] * (1 << pk) + 1 if pack else hq[want_rows])
+            got = perm[dst][dbeg[s]:dend[s]]
+            np.testing.assert_array_equal(np.sort(got), want_rows)      # the slot's rows, each once
+            assert np.all(np.diff(got) > 0) or np.all(np.diff(got) < 0)  # in (reversed) row order
+            g = gw[dst][dbeg[s]:dend[s]]                                 # their sums, position by position
+            np.testing.assert_array_equal(g[:, 0], gq[got])
+            np.testing.assert_array_equal(g[:, 1], hq[got] * (1 << pk) + 1 if pack else hq[got])
             if not pack:
-                np.testing.assert_array_equal(g[:, 2], wq[want_rows])
+                np.testing.assert_array_equal(g[:, 2], wq[got])
         lo, hi, nbin, build, off, total = _layout(F, nslot)
         hist = np.zeros((total, 3), np.int64)
         wc = 7 if pack else 0
-        K.partition_histograms(codes, cols, perm[dst], dstart, nslot, build, lo, hi, nbin, off, gw[dst], hist, pk, wc)
+        K.partition_histograms(codes, cols, perm[dst], dbeg, dend, nslot, build, lo, hi, nbin, off, gw[dst], hist, pk,
+                               wc)
         want = _expected(codes, cols, nid_ref, active, son, lo, hi, nbin, off, build, gq, hq, wq, total)
         np.testing.assert_array_equal(hist, want)
-        start, nodes, first, cur = dstart, np.array([int(np.flatnonzero(son == s)[0]) for s in range(nslot)],
-                                                    np.int32), False, dst
+        beg, end, first, cur = dbeg, dend, False, dst
+        nodes = np.array([int(np.flatnonzero(son == s)[0]) for s in range(nslot)], np.int32)
     # rows that left: node 2 (not split) and 4 (closed child) hold their node already
     for node in (2, 4):
         r = (nid_ref == node) & (active == 1)
@@ -125,7 +127,7 @@ def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
     catp = np.array([-1, 0, -1, -1, -1, -1, -1], np.int64)
     left = np.array([1, 3, -1, 5, -1, -1, -1], np.int32)
     right = np.array([2, 4, -1, 6, -1, -1, -1], np.int32)
-    K.partition_finish(codes, perm[cur], start, nodes, False, active, *last, col, code, nal, catp, catl,
+    K.partition_finish(codes, perm[cur], beg, end, nodes, False, active, *last, col, code, nal, catp, catl,
                        left, right, nid)
     want_nid = _route_numpy(codes, nid_ref, *last)
     np.testing.assert_array_equal(nid, want_nid)
@@ -157,7 +159,7 @@ def test_two_row_passes_on_odd_and_even_slots(n):
         gw = np.column_stack([gq, hq * (1 << pk) + 1] if pack else [gq, hq, wq]).astype(np.int64)
         for order in (np.arange(n, dtype=np.int32), rng.permutation(n).astype(np.int32)):
             hist = np.zeros((total, 3), np.int64)
-            K.partition_histograms(codes, cols, order, np.array([0, n], np.int64), 1, build, lo, hi, nbin, off,
+            K.partition_histograms(codes, cols, order, np.array([0]), np.array([n]), 1, build, lo, hi, nbin, off,
                                    np.ascontiguousarray(gw[order]), hist, pk, 3)
             np.testing.assert_array_equal(hist, want)
         hist = np.zeros((total, 3), np.int64)

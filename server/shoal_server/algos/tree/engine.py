@@ -687,7 +687,8 @@ def _partition_root(st: _ChunkState) -> None:
     if P is None:
         P = st.part = {"perm": [None, None], "gw": {}}
     P["cur"] = -1
-    P["start"] = np.array([0, st.n], np.int64)
+    P["beg"] = np.zeros(1, np.int64)
+    P["end"] = np.array([st.n], np.int64)
     P["nodes"] = np.zeros(1, np.int32)
     i0 = int(np.argmax(st.active)) if st.n else 0
     P["wc"] = int(st.wq[i0]) if st.n and st.active[i0] else 0
@@ -718,18 +719,20 @@ def _partition_level(st: _ChunkState, cols: np.ndarray, sp: dict, lay: dict, lo:
     src = 1 - dst
     son = np.asarray(lay["slot_of_node"], np.int32)
     nslot = lo.shape[0]
-    dstart = np.empty(nslot + 1, np.int64)
-    K_.partition_rows(st.codes, P["perm"][src], P["gw"][w][src], P["start"], P["nodes"], first, st.active,
+    dbeg = np.empty(nslot, np.int64)
+    dend = np.empty(nslot, np.int64)
+    K_.partition_rows(st.codes, P["perm"][src], P["gw"][w][src], P["beg"], P["end"], P["nodes"], first, st.active,
                       st.gq[0], st.hq[0], st.wq, st.pack, *_split_arrays(sp), son, nslot, st.nid[0],
-                      P["perm"][dst], P["gw"][w][dst], dstart)
-    K_.partition_histograms(st.codes, cols, P["perm"][dst], dstart, nslot, build, lo,
+                      P["perm"][dst], P["gw"][w][dst], dbeg, dend)
+    K_.partition_histograms(st.codes, cols, P["perm"][dst], dbeg, dend, nslot, build, lo,
                             np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
                             np.asarray(lay["off"], np.int64), P["gw"][w][dst], hist, st.pack, P["wc"])
     nodes = np.empty(nslot, np.int32)
     idx = np.flatnonzero(son >= 0)
     nodes[son[idx]] = idx
     P["cur"] = dst
-    P["start"] = dstart
+    P["beg"] = dbeg
+    P["end"] = dend
     P["nodes"] = nodes
 
 
@@ -741,7 +744,7 @@ def _partition_finish(st: _ChunkState, apply: dict) -> None:
     sp = splits[0] if splits else _NO_SPLITS
     cur = P["cur"]
     K_.partition_finish(st.codes, P["perm"][max(cur, 0)] if P["perm"][0] is not None else np.zeros(0, np.int32),
-                        P["start"], P["nodes"], cur < 0, st.active, *_split_arrays(sp),
+                        P["beg"], P["end"], P["nodes"], cur < 0, st.active, *_split_arrays(sp),
                         np.asarray(t["col"], np.int64), np.asarray(t["code"], np.int64),
                         np.asarray(t["nal"], np.uint8), np.asarray(t["catp"], np.int64),
                         np.asarray(t["catbits"], np.uint8), np.asarray(t["left"], np.int32),

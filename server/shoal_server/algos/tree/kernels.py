@@ -207,9 +207,9 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
                 wc = wq[i]
                 pos[sl] = q + 1
         if direct:
-            _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
+            _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
         else:
-            _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, True)
+            _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
         _unpack(hist, pack, wc, nslot, build, off, nbin)
         return
     gw = np.empty((nr, 3), np.int64)
@@ -223,9 +223,9 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             gw[q, 2] = wq[i]
             pos[sl] = q + 1
     if direct:
-        _slot_passes(codes, cols, None, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+        _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False)
     else:
-        _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, False)
+        _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -259,39 +259,41 @@ def _go_left(c, cut, nal, cat, catrow, F):
 
 
 @nb.njit(nogil=True, cache=True)
-def partition_rows(codes, sperm, sgw, sstart, snode, first, active, gq, hq, wq, pack,
+def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, wq, pack,
                    split_of_node, scol, scode, snal, scat, catleft, sleft, sright, slot_of_node, nslot,
-                   nid, dperm, dgw, dstart):
+                   nid, dperm, dgw, dbeg, dend):
     """One level of the row partition (LightGBM's data partition: a tree's rows stay grouped by
     open leaf from level to level): split each previous leaf's rows into its open children.
 
-    IN codes uint16[p, n]; sperm int32[ns] the chunk row of each position of the previous level,
-    sgw int64[ns, w] their (gradient, hessian[, weight]) sums (``first``: the level below the
-    root, whose one leaf holds the chunk's rows ``0..n-1`` with ``active == 1``; the positions
-    are the rows and the sums come from gq, hq, wq, packed as in :func:`level_histograms` when
-    ``pack > 0``); sstart int64[S + 1], snode int32[S]: previous leaf ``ps`` holds positions
-    ``sstart[ps]:sstart[ps + 1]`` and is node ``snode[ps]``; the splits as in
+    IN codes uint16[p, n]; sperm int32[*] the chunk row of each position of the previous level,
+    sgw int64[*, w] their (gradient, hessian[, weight]) sums; sbeg, send int64[S], snode int32[S]:
+    previous leaf ``ps`` holds positions ``sbeg[ps]:send[ps]`` and is node ``snode[ps]``
+    (``first``: the level below the root, whose one leaf holds the chunk's rows ``0..n-1``, of
+    which those with ``active == 1`` are kept; the positions are the rows and the sums come from
+    gq, hq, wq, packed as in :func:`level_histograms` when ``pack > 0``); the splits as in
     :func:`apply_splits`; slot_of_node int32[nnodes] / nslot the open leaves of the new level.
-    OUT dperm, dgw (first ``dstart[nslot]`` rows), dstart int64[nslot + 1]: the new level's rows in
-    slot order, within a slot in their previous order (a stable partition). INOUT nid int32[n]:
-    a row that leaves the partition (its leaf is not split, or its child does not stay open) gets
+    OUT dperm, dgw, dbeg, dend int64[nslot]: slot ``s`` holds positions ``dbeg[s]:dend[s]``
+    (within the positions of its parent: the left child's rows from the start, in order, the
+    right child's from the end, in reverse order; one pass, no counting). INOUT nid int32[n]: a
+    row that leaves the partition (its leaf is not split, or its child does not stay open) gets
     its final node here.
     """
     S = snode.shape[0]
     nn = split_of_node.shape[0]
     nsn = slot_of_node.shape[0]
-    ns = sstart[S]
     F = catleft.shape[1]
-    dsl = np.empty(ns, np.int32)
-    cnt = np.zeros(nslot + 1, np.int64)
+    w = dgw.shape[1]
+    mul = np.int64(1) << np.int64(pack)
+    for s in range(nslot):
+        dbeg[s] = 0
+        dend[s] = 0
     for ps in range(S):
-        a = sstart[ps]
-        b = sstart[ps + 1]
+        a = sbeg[ps]
+        b = send[ps]
         nd = snode[ps]
         sp = split_of_node[nd] if 0 <= nd < nn else -1
         if sp < 0:
             for q in range(a, b):
-                dsl[q] = -1
                 if first:
                     if active[q] != 0:
                         nid[q] = nd
@@ -307,68 +309,59 @@ def partition_rows(codes, sperm, sgw, sstart, snode, first, active, gq, hq, wq, 
         nal = snal[sp] == 1
         cat = scat[sp] == 1
         catrow = catleft[sp]
+        lq = a
+        rq = b
         for q in range(a, b):
             if first:
                 if active[q] == 0:
-                    dsl[q] = -1
                     continue
                 i = q
             else:
                 i = sperm[q]
             if _go_left(col[i], cut, nal, cat, catrow, F):
-                sl = sl_l
-                ch = cl
+                if sl_l < 0:
+                    nid[i] = cl
+                    continue
+                d = lq
+                lq += 1
             else:
-                sl = sl_r
-                ch = cr
-            dsl[q] = sl
-            if sl >= 0:
-                cnt[sl + 1] += 1
-            else:
-                nid[i] = ch
-    dstart[0] = 0
-    for s in range(nslot):
-        dstart[s + 1] = dstart[s] + cnt[s + 1]
-    pos = dstart[:nslot].copy()
-    w = dgw.shape[1]
-    mul = np.int64(1) << np.int64(pack)
-    if first:
-        for q in range(ns):
-            sl = dsl[q]
-            if sl >= 0:
-                d = pos[sl]
-                pos[sl] = d + 1
-                dperm[d] = q
-                dgw[d, 0] = gq[q]
+                if sl_r < 0:
+                    nid[i] = cr
+                    continue
+                rq -= 1
+                d = rq
+            dperm[d] = i
+            if first:
+                dgw[d, 0] = gq[i]
                 if pack > 0:
-                    dgw[d, 1] = hq[q] * mul + 1
+                    dgw[d, 1] = hq[i] * mul + 1
                 else:
-                    dgw[d, 1] = hq[q]
-                    dgw[d, 2] = wq[q]
-    else:
-        for q in range(ns):
-            sl = dsl[q]
-            if sl >= 0:
-                d = pos[sl]
-                pos[sl] = d + 1
-                dperm[d] = sperm[q]
+                    dgw[d, 1] = hq[i]
+                    dgw[d, 2] = wq[i]
+            else:
                 for t in range(w):
                     dgw[d, t] = sgw[q, t]
+        if sl_l >= 0:
+            dbeg[sl_l] = a
+            dend[sl_l] = lq
+        if sl_r >= 0:
+            dbeg[sl_r] = rq
+            dend[sl_r] = b
 
 
 @nb.njit(nogil=True, cache=True)
-def partition_histograms(codes, cols, perm, start, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc):
-    """The histograms of a partitioned level (slot ``s``: positions ``start[s]:start[s + 1]`` of
-    ``perm`` and ``gw``, see :func:`partition_rows`): the passes of :func:`level_histograms`.
+def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc):
+    """The histograms of a partitioned level (slot ``s``: positions ``beg[s]:end[s]`` of ``perm``
+    and ``gw``, see :func:`partition_rows`): the passes of :func:`level_histograms`.
     ``pack``/``wc`` (the active rows' common quantized weight) as there."""
     hf = hist.reshape(hist.shape[0] * 3)
-    _slot_passes(codes, cols, perm, start, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0)
+    _slot_passes(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0)
     if pack > 0:
         _unpack(hist, pack, wc, nslot, build, off, nbin)
 
 
 @nb.njit(nogil=True, cache=True)
-def partition_finish(codes, perm, start, snode, first, active, split_of_node, scol, scode, snal, scat, catleft,
+def partition_finish(codes, perm, beg, end, snode, first, active, split_of_node, scol, scode, snal, scat, catleft,
                      sleft, sright, col, code, nal, catp, catbits, left, right, nid):
     """The rows' final nodes at the end of a partitioned tree: the rows still in the partition
     (positions and leaves as in :func:`partition_rows`) get the child of the last level's split
@@ -379,8 +372,8 @@ def partition_finish(codes, perm, start, snode, first, active, split_of_node, sc
     nn = split_of_node.shape[0]
     F = catleft.shape[1]
     for ps in range(S):
-        a = start[ps]
-        b = start[ps + 1]
+        a = beg[ps]
+        b = end[ps]
         nd = snode[ps]
         sp = split_of_node[nd] if 0 <= nd < nn else -1
         if sp < 0:
@@ -424,8 +417,8 @@ _QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L
 
 
 @nb.njit(nogil=True, cache=True)
-def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw, hf, two):
-    """The histograms of every slot (rows ``start[s]:start[s + 1]`` of ``gw``; the chunk row of ``gw``
+def _slot_passes(codes, cols, order, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, two):
+    """The histograms of every slot (rows ``beg[s]:end[s]`` of ``gw``; the chunk row of ``gw``
     row ``q`` is ``order[q]``, or ``q`` when ``order`` is None), up to four columns per pass.
 
     A *plain* column (one code per bin from code 0: categoricals, small integer columns, the first
@@ -445,8 +438,8 @@ def _slot_passes(codes, cols, order, start, nslot, build, lo, hi, nbin, off, gw,
     b4 = np.empty(4, np.int64)
     o4 = np.empty(4, np.int64)
     for s in range(nslot):
-        r0 = start[s]
-        r1 = start[s + 1]
+        r0 = beg[s]
+        r1 = end[s]
         if r1 <= r0:
             continue
         rows = r1 - r0
