@@ -118,29 +118,34 @@ def trees_to_arrays(trees: list[TreeBuffer], bins: list[ColumnBins], arrays: dic
 
 def code_space(trees: list[TreeBuffer]) -> dict:
     """The grown trees in code space (to route binned rows, e.g. of a validation frame)."""
-    col, code, nal, catp, left, right, value, roots, classes = [], [], [], [], [], [], [], [], []
-    catbits: list[int] = []
+    roots, classes, catbits = [], [], []
+    cols, codes, nals, catps, lefts, rights, values = [], [], [], [], [], [], []
     base = 0
+    nbits = 0
     for t in trees:
         roots.append(base)
         classes.append(t.k)
-        for i in range(t.size):
-            col.append(t.col[i])
-            code.append(t.code[i])
-            nal.append(t.nal[i])
-            if t.catbins[i] is not None:
-                catp.append(len(catbits))
-                catbits.extend(int(x) for x in t.catbins[i])
-            else:
-                catp.append(-1)
-            left.append(t.left[i] + base if t.left[i] >= 0 else -1)
-            right.append(t.right[i] + base if t.right[i] >= 0 else -1)
-            value.append(t.value[i])
+        catp = np.full(t.size, -1, np.int64)
+        for i, cb in enumerate(t.catbins):
+            if cb is not None:
+                catp[i] = nbits
+                catbits.append(np.asarray(cb, np.uint8))
+                nbits += len(cb)
+        cols.append(t.col)
+        codes.append(t.code)
+        nals.append(t.nal)
+        catps.append(catp)
+        lefts.append(np.where(t.left >= 0, t.left + base, -1))
+        rights.append(np.where(t.right >= 0, t.right + base, -1))
+        values.append(t.value)
         base += t.size
-    return {"col": np.asarray(col, np.int64), "code": np.asarray(code, np.int64), "nal": np.asarray(nal, np.uint8),
-            "catp": np.asarray(catp, np.int64), "catbits": np.asarray(catbits, np.uint8),
-            "left": np.asarray(left, np.int32), "right": np.asarray(right, np.int32),
-            "value": np.asarray(value, np.float64), "roots": roots, "classes": classes}
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return {"col": cat(cols, np.int64), "code": cat(codes, np.int64), "nal": cat(nals, np.uint8),
+            "catp": cat(catps, np.int64), "catbits": cat(catbits, np.uint8), "left": cat(lefts, np.int32),
+            "right": cat(rights, np.int32), "value": cat(values, np.float64), "roots": roots, "classes": classes}
 
 
 def tree_payload(model) -> dict:
