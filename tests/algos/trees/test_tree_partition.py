@@ -128,7 +128,7 @@ def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
     left = np.array([1, 3, -1, 5, -1, -1, -1], np.int32)
     right = np.array([2, 4, -1, 6, -1, -1, -1], np.int32)
     K.partition_finish(codes, perm[cur], beg, end, nodes, False, active, *last, col, code, nal, catp, catl,
-                       left, right, nid)
+                       left, right, 0, True, nid)
     want_nid = _route_numpy(codes, nid_ref, *last)
     np.testing.assert_array_equal(nid, want_nid)
     np.testing.assert_array_equal(nid, K.route_codes(codes, col, code, nal, catp, catl, left, right, 0))
@@ -204,6 +204,8 @@ CASES = [
     {"y": "yr", "min_rows": 60, "max_depth": 8},
     {"y": "yb", "monotone_constraints": {"x0": 1}},
     {"y": "yr", "distribution": "poisson_abs"},
+    {"y": "ym"},
+    {"y": "ym", "sample_rate": 0.7, "col_sample_rate": 0.8},
 ]
 
 
@@ -226,11 +228,15 @@ def test_partitioned_model_equals_level_by_level_model(node, frames, monkeypatch
     _same(models[False], models[True])
 
 
-@pytest.mark.parametrize("algo,extra", [("gbm", {"y": "ym"}), ("gbm", {"y": "yr", "distribution": "laplace"}),
-                                        ("drf", {"y": "yb"})])
+@pytest.mark.parametrize("algo,extra", [("gbm", {"y": "yr", "distribution": "laplace"}), ("drf", {"y": "yb"}),
+                                        ("gbm", {"y": "ym", "cap": 3 * 3200 - 1})])
 def test_partition_not_used_where_the_rows_leaves_are_needed(node, frames, monkeypatch, algo, extra):
-    """Multinomial (K trees share the rows), leaf refits from the rows (laplace) and DRF keep the
+    """Leaf refits from the rows (laplace), DRF (deep trees: the walks of its out-of-bag rows cost
+    more than the partition saves) and multinomial models over the memory cap keep the
     level-by-level routing."""
+    extra = dict(extra)
+    if "cap" in extra:
+        monkeypatch.setattr(builder, "PARTITION_MAX_CLASS_ROWS", extra.pop("cap"))
     tr, _ = frames
     monkeypatch.setattr(builder, "PARTITION", True)
     calls = _Calls(monkeypatch)
@@ -238,6 +244,30 @@ def test_partition_not_used_where_the_rows_leaves_are_needed(node, frames, monke
                                                       **extra)))
     assert m.output["ntrees"] == 3
     assert calls.n == 0
+
+
+def test_multinomial_trees_that_stop_early_get_their_rows_nodes(node, frames, monkeypatch):
+    """Multinomial: one class's tree can run out of open leaves while the others grow on; its last
+    splits then come with the others' next level (``engine._partition_close``). Same model as the
+    level-by-level routing."""
+    from shoal_server.algos.tree import engine
+    tr, _ = frames
+    params = dict(training_frame=tr, y="ym", x=X_, ntrees=6, max_depth=9, min_rows=45, seed=4, sample_rate=0.8,
+                  score_tree_interval=100)
+    closes = []
+    orig = engine._partition_close
+
+    def wrapped(st, sp):
+        closes.append(int(sp["k"]))
+        return orig(st, sp)
+
+    monkeypatch.setattr(engine, "_partition_close", wrapped)
+    models = {}
+    for part in (False, True):
+        monkeypatch.setattr(builder, "PARTITION", part)
+        models[part] = models_of(node).get(api.train(node, "gbm", dict(params)))
+    assert closes          # the path ran
+    _same(models[False], models[True])
 
 
 def test_checkpoint_continues_a_partitioned_model(node, frames, monkeypatch):
@@ -257,7 +287,8 @@ def cluster():
         yield nodes
 
 
-@pytest.mark.parametrize("y,extra", [("yb", {"sample_rate": 0.7}), ("yr", {"weights_column": "w"})])
+@pytest.mark.parametrize("y,extra", [("yb", {"sample_rate": 0.7}), ("yr", {"weights_column": "w"}),
+                                     ("ym", {"min_rows": 30, "max_depth": 7})])
 def test_three_nodes_partitioned_equal_one_node_level_by_level(cluster, monkeypatch, y, extra):
     d = _data(seed=29, n=1500)
     key = f"part3_{y}"
@@ -265,7 +296,7 @@ def test_three_nodes_partitioned_equal_one_node_level_by_level(cluster, monkeypa
     single = Node(NodeConfig(threads=2, port=62790))
     try:
         _spread([single], key, d, 97)
-        params = dict(training_frame=key, y=y, x=X_, ntrees=5, max_depth=5, seed=8, score_tree_interval=100,
+        params = dict(dict(training_frame=key, y=y, x=X_, ntrees=5, max_depth=5, seed=8, score_tree_interval=100),
                       **extra)
         monkeypatch.setattr(builder, "PARTITION", True)
         three = train_gbm(cluster[1], dict(params), model_key="p3")

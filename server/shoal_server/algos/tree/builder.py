@@ -26,6 +26,8 @@ FUSED_PASSES = True
 #: grow one-tree-per-iteration GBMs with the row partition (``EngineParams.partition``); the
 #: tests switch it off to compare the two paths bit for bit
 PARTITION = True
+#: classes × rows above which a multinomial GBM keeps the level-by-level routing (memory)
+PARTITION_MAX_CLASS_ROWS = 50_000_000
 
 
 def _seed(p: dict) -> int:
@@ -347,9 +349,10 @@ def _train(node, algo: str, p: dict, header, job, model_key, fold=None) -> Model
                         col_sample_rate_per_tree=float(p["col_sample_rate_per_tree"]), mtries=mtries,
                         monotone=mono_arr,
                         max_abs_leafnode_pred=float(p.get("max_abs_leafnode_pred", math.inf)),
-                        # the rows' leaves are read only by tree.update (walks the tree) when one
-                        # tree grows per iteration and no leaf is refitted from its rows
-                        partition=PARTITION and not drf and K == 1 and not qdist)
+                        # GBMs whose rows' leaves are read only by tree.update (no leaf refitted
+                        # from its rows); a class's groups take 40-56 bytes a row
+                        partition=PARTITION and not drf and not qdist
+                        and K * int(stats["nrows"]) <= PARTITION_MAX_CLASS_ROWS)
     lr0 = float(p.get("learn_rate", 1.0))
     anneal = float(p.get("learn_rate_annealing", 1.0))
     ntrees = int(p["ntrees"])

@@ -658,7 +658,7 @@ class TreeHist(MRTask):
             build = lay.get("build")
             build = np.ones(lo.shape, np.uint8) if build is None else np.asarray(build, np.uint8)
             if params.get("part") and sp is not None:
-                _partition_level(st, cols, sp, lay, lo, build, hist)
+                _partition_level(st, k, cols, sp, lay, lo, build, hist)
                 continue
             if sp is None:
                 sp = _NO_SPLITS
@@ -670,8 +670,12 @@ class TreeHist(MRTask):
                                 lo.shape[0], build, st.gq[k], st.hq[k], st.wq, lo, np.asarray(lay["hi"], np.int64),
                                 np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist, st.pack)
             if params.get("part"):
-                _partition_root(st)
-        _apply(st, list(applies.values()))  # trees without open leaves at this level
+                _partition_root(st, k)
+        for sp in applies.values():   # trees without open leaves at this level
+            if params.get("part"):
+                _partition_close(st, sp)
+            else:
+                _apply(st, [sp])
         if ctx.node.cluster is None:
             return {"hist": hist}   # partials stay in this process: dense sums are cheapest
         return _pack_hist(hist)
@@ -680,12 +684,14 @@ class TreeHist(MRTask):
         return _merge_hist(a, b)
 
 
-def _partition_root(st: _ChunkState) -> None:
-    """After a tree's root histograms (row partition mode): the next level partitions the chunk's
-    in-bag rows, in row order."""
-    P = st.part
+def _partition_root(st: _ChunkState, k: int) -> None:
+    """After the root histograms of class ``k``'s tree (row partition mode): the next level
+    partitions the chunk's in-bag rows, in row order."""
+    if st.part is None:
+        st.part = {}
+    P = st.part.get(k)
     if P is None:
-        P = st.part = {"perm": [None, None], "gw": {}}
+        P = st.part[k] = {"perm": [None, None], "gw": {}}
     P["cur"] = -1
     P["beg"] = np.zeros(1, np.int64)
     P["end"] = np.array([st.n], np.int64)
@@ -700,13 +706,13 @@ def _split_arrays(sp: dict) -> tuple:
             np.asarray(sp["catleft"], np.uint8), np.asarray(sp["left"], np.int32), np.asarray(sp["right"], np.int32))
 
 
-def _partition_level(st: _ChunkState, cols: np.ndarray, sp: dict, lay: dict, lo: np.ndarray, build: np.ndarray,
-                     hist: np.ndarray) -> None:
+def _partition_level(st: _ChunkState, k: int, cols: np.ndarray, sp: dict, lay: dict, lo: np.ndarray,
+                     build: np.ndarray, hist: np.ndarray) -> None:
     """One level below the root in row partition mode (``EngineParams.partition``): split the
     previous level's row groups by ``sp`` into the open leaves of ``lay``
     (``kernels.partition_rows``, ping-ponging between two buffers kept on the chunk), then
     histogram each leaf's rows (``kernels.partition_histograms``)."""
-    P = st.part
+    P = st.part[k]
     n = st.n
     w = 2 if st.pack > 0 else 3
     if P["perm"][0] is None:
@@ -722,7 +728,7 @@ def _partition_level(st: _ChunkState, cols: np.ndarray, sp: dict, lay: dict, lo:
     dbeg = np.empty(nslot, np.int64)
     dend = np.empty(nslot, np.int64)
     K_.partition_rows(st.codes, P["perm"][src], P["gw"][w][src], P["beg"], P["end"], P["nodes"], first, st.active,
-                      st.gq[0], st.hq[0], st.wq, st.pack, *_split_arrays(sp), son, nslot, st.nid[0],
+                      st.gq[k], st.hq[k], st.wq, st.pack, *_split_arrays(sp), son, nslot, st.nid[k],
                       P["perm"][dst], P["gw"][w][dst], dbeg, dend)
     K_.partition_histograms(st.codes, cols, P["perm"][dst], dbeg, dend, nslot, build, lo,
                             np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
@@ -736,19 +742,45 @@ def _partition_level(st: _ChunkState, cols: np.ndarray, sp: dict, lay: dict, lo:
     P["nodes"] = nodes
 
 
-def _partition_finish(st: _ChunkState, apply: dict) -> None:
-    """``tree.update`` of a partitioned tree: every row's final node into ``st.nid[0]``."""
-    P = st.part
-    t = apply["route"]
-    splits = [sp for sp in (apply.get("splits") or []) if int(sp["k"]) == 0]
-    sp = splits[0] if splits else _NO_SPLITS
+_NO_TREE = {k_: np.zeros(0, np.int64) for k_ in ("col", "code", "catp")}
+
+
+def _partition_nodes(st: _ChunkState, k: int, sp: dict, tree: dict | None, root: int = 0) -> None:
+    """The final node (``st.nid[k]``) of the rows still grouped by leaf: the child of ``sp``'s split
+    of their leaf, or the leaf (``kernels.partition_finish``); with ``tree`` (code space, the tree
+    of class ``k`` at ``root``) the out-of-bag rows walk it. The groups are consumed."""
+    P = st.part[k]
     cur = P["cur"]
+    t = tree if tree is not None else _NO_TREE
     K_.partition_finish(st.codes, P["perm"][max(cur, 0)] if P["perm"][0] is not None else np.zeros(0, np.int32),
                         P["beg"], P["end"], P["nodes"], cur < 0, st.active, *_split_arrays(sp),
                         np.asarray(t["col"], np.int64), np.asarray(t["code"], np.int64),
-                        np.asarray(t["nal"], np.uint8), np.asarray(t["catp"], np.int64),
-                        np.asarray(t["catbits"], np.uint8), np.asarray(t["left"], np.int32),
-                        np.asarray(t["right"], np.int32), st.nid[0])
+                        np.asarray(t.get("nal", _EMPTY_U8), np.uint8), np.asarray(t["catp"], np.int64),
+                        np.asarray(t.get("catbits", _EMPTY_U8), np.uint8),
+                        np.asarray(t.get("left", _EMPTY_I32), np.int32),
+                        np.asarray(t.get("right", _EMPTY_I32), np.int32), root, tree is not None, st.nid[k])
+    if tree is None and cur < 0:
+        P["cur"] = 0            # the in-bag rows of the root have their node now
+    P["beg"] = P["end"] = np.zeros(0, np.int64)
+    P["nodes"] = np.zeros(0, np.int32)
+
+
+def _partition_close(st: _ChunkState, sp: dict) -> None:
+    """A tree whose last splits come with another tree's level (multinomial: its leaves all
+    closed earlier than the others'): its grouped rows get their final nodes now."""
+    _partition_nodes(st, int(sp["k"]), sp, None)
+
+
+def _partition_finish(st: _ChunkState, apply: dict) -> None:
+    """``tree.update`` of partitioned trees: every row's final node into ``st.nid[k]``."""
+    t = apply["route"]
+    splits = {int(sp["k"]): sp for sp in (apply.get("splits") or [])}
+    for root, k in zip(t["roots"], t["classes"]):
+        _partition_nodes(st, int(k), splits.get(int(k), _NO_SPLITS), t, int(root))
+
+
+_EMPTY_U8 = np.zeros(0, np.uint8)
+_EMPTY_I32 = np.zeros(0, np.int32)
 
 
 def _pack_hist(hist: np.ndarray) -> dict:
@@ -1143,7 +1175,7 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                            "build": build, "pairs": pairs,
                            "allowed": allowed, "rand_cut": rand_cut})
         params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending,
-                  "part": bool(ep.partition and len(trees) == 1)}
+                  "part": bool(ep.partition)}
         if first:
             params["quantize"] = scales
             first = False

@@ -362,12 +362,14 @@ def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin
 
 @nb.njit(nogil=True, cache=True)
 def partition_finish(codes, perm, beg, end, snode, first, active, split_of_node, scol, scode, snal, scat, catleft,
-                     sleft, sright, col, code, nal, catp, catbits, left, right, nid):
+                     sleft, sright, col, code, nal, catp, catbits, left, right, root, walk, nid):
     """The rows' final nodes at the end of a partitioned tree: the rows still in the partition
     (positions and leaves as in :func:`partition_rows`) get the child of the last level's split
     of their leaf (or the leaf); rows with ``active == 0`` (never in the partition) walk the
     code-space tree (arrays as in :func:`route_codes`) from node 0. The rows that left the
-    partition at an earlier level already hold their node. INOUT nid int32[n]."""
+    partition at an earlier level already hold their node. The walk (only with ``walk``) starts at
+    node ``root`` of the code-space arrays and stores the node index less ``root`` (the tree's own
+    numbering). INOUT nid int32[n]."""
     S = snode.shape[0]
     nn = split_of_node.shape[0]
     F = catleft.shape[1]
@@ -397,10 +399,12 @@ def partition_finish(codes, perm, beg, end, snode, first, active, split_of_node,
             else:
                 i = perm[q]
             nid[i] = sleft[sp] if _go_left(c_[i], cut, nl, cat, catrow, F) else sright[sp]
+    if not walk:
+        return
     for i in range(codes.shape[1]):
         if active[i] != 0:
             continue
-        nd = 0
+        nd = root
         while col[nd] >= 0:
             c = codes[col[nd], i]
             if c == NA_CODE:
@@ -410,7 +414,7 @@ def partition_finish(codes, perm, beg, end, snode, first, active, split_of_node,
             else:
                 go = c < code[nd]
             nd = left[nd] if go else right[nd]
-        nid[i] = nd
+        nid[i] = nd - root
 
 
 _QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L1 cache (24 bytes a bin)
