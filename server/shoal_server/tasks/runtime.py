@@ -1,8 +1,9 @@
 """The map/reduce runtime: run a registered task over a frame's chunks where they live.
 
 Technical note (the fan-out). ``Runtime.run`` sorts the frame's chunk indices by home node
-(``store.layout.home_of``). Local chunks are mapped in this node's compute pool, one chunk per
-pool task (numba kernels release the GIL, so the pool really runs in parallel). Chunks of other
+(``store.layout.home_of``). Local chunks are mapped in this node's compute pool by one runner per
+pool thread, each taking the next chunk until none is left (numba kernels release the GIL, so the
+pool really runs in parallel; the caller wakes once per pass, not once per chunk). Chunks of other
 nodes are sent, as one request per node, through the cluster view; each node maps its chunks the
 same way and returns ``(chunk_idx, partial)`` pairs. The coordinator then reduces all partials in
 the fixed pairwise tree of ``tasks.reduce`` and calls ``finish``. Because the tree depends only on
@@ -26,6 +27,7 @@ parameter used by many passes crosses the wire once per node instead of once per
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import threading
 import time
@@ -132,8 +134,8 @@ class Runtime:
 
     def __init__(self, node):
         self.node = node
-        self.pool = cf.ThreadPoolExecutor(max_workers=max(1, int(node.config.threads)),
-                                          thread_name_prefix="shoal-compute")
+        self.threads = max(1, int(node.config.threads))
+        self.pool = cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="shoal-compute")
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._requests: dict[str, list[_RemoteRequest]] = {}   # token -> running requests from peers
@@ -418,30 +420,38 @@ class Runtime:
                   ctx: TaskContext | None = None) -> list[tuple[int, Any]]:
         """Run ``fn(idx)`` in the compute pool for each index; results as ``(idx, result)`` in index order.
 
-        Checks for cancellation while waiting; on the first failure, cancels what has not started,
-        waits for the maps already running (so none writes after the caller's clean-up, e.g. a
-        staging chunk after ``frames.discard``) and re-raises.
+        One pass submits one runner per pool thread (at most one per index); the runners take the
+        indices in ascending order from a shared counter (:class:`_LocalMap`), and the caller sleeps
+        until the last map ends, waking every ``_POLL_SECONDS`` to report progress and check for
+        cancellation. On the first failure (or cancellation) no new map starts; the maps already
+        running are waited for (so none writes after the caller's clean-up, e.g. a staging chunk
+        after ``frames.discard``) and the error is re-raised.
         """
         ctx = ctx or TaskContext(self.node)
         order = sorted(int(i) for i in indices)
         if not order:
             return []
-        futures = {self.pool.submit(fn, idx): idx for idx in order}
-        results: dict[int, Any] = {}
-        pending = set(futures)
+        run = _LocalMap(fn, order)
+        runners: list[cf.Future] = []
         try:
-            while pending:
-                done, pending = cf.wait(pending, timeout=_POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    results[futures[fut]] = fut.result()
-                self._progress(ctx, len(results), len(order))
+            for _ in range(min(self.threads, len(order))):
+                fut = self.pool.submit(run.runner)
+                runners.append(fut)
+                fut.add_done_callback(run.runner_ended)
+            while not run.wait(_POLL_SECONDS):
+                self._progress(ctx, run.ndone, len(order))
                 ctx.check()
+            if run.failure is not None:
+                raise run.failure
+            self._progress(ctx, len(order), len(order))
+            ctx.check()
         except BaseException:
-            for fut in pending:
+            run.stop = True
+            for fut in runners:
                 fut.cancel()
-            cf.wait([f for f in pending if not f.cancelled()])
+            cf.wait([f for f in runners if not f.cancelled()])
             raise
-        return [(idx, results[idx]) for idx in order]
+        return list(zip(order, run.results))
 
     # ------------------------------------------------------------------ internals
     def _fan_out(self, task: MRTask, homes: list[str], job, span, local, remote) -> list[Any]:
@@ -540,6 +550,61 @@ class Runtime:
         if not self._closed.is_set():
             self._closed.set()
             self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _LocalMap:
+    """One ``map_local`` pass: the runners' shared state.
+
+    A runner takes the next index (``next`` on an ``itertools.count`` is atomic under the GIL), maps
+    it and stores the result at its position, until no index is left or ``stop`` is set. ``done``
+    is set when every map ended, at the first failure, or when a runner was cancelled before it
+    started (the pool shut down), so the caller wakes once per pass instead of once per index.
+    """
+
+    __slots__ = ("fn", "order", "results", "ndone", "failure", "stop", "done", "_next", "_lock")
+
+    def __init__(self, fn: Callable[[int], Any], order: list[int]):
+        self.fn = fn
+        self.order = order
+        self.results: list[Any] = [None] * len(order)
+        self.ndone = 0
+        self.failure: BaseException | None = None
+        self.stop = False
+        self.done = threading.Event()
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def runner(self) -> None:
+        n = len(self.order)
+        while not self.stop:
+            j = next(self._next)
+            if j >= n:
+                return
+            try:
+                r = self.fn(self.order[j])
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
+                self.fail(exc)
+                return
+            self.results[j] = r
+            with self._lock:
+                self.ndone += 1
+                if self.ndone == n:
+                    self.done.set()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = exc
+            self.stop = True
+        self.done.set()
+
+    def runner_ended(self, fut: cf.Future) -> None:
+        if fut.cancelled():
+            self.fail(cf.CancelledError("a map of this pass was cancelled before it started (pool shut down)"))
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until the pass ended or failed (True), or ``timeout`` s passed (False)."""
+        return self.done.wait(timeout)
 
 
 def _ignore_result(fut: cf.Future) -> None:

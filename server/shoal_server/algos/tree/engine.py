@@ -403,55 +403,58 @@ class DropSession(IndexedTask):
 
 
 _GRAD_KIND = {"gaussian": 1, "bernoulli": 2, "drf": 3}
+#: the int64 bit pattern of +inf. Non-negative doubles order as their bit patterns and a NaN with
+#: the sign bit cleared (``abs``) lies above, so the maxima of ``_grad_one`` are integer maxima
+#: (which vectorize; a float ``max`` does not without fast-math) of the same bits.
+_INF_BITS = 0x7FF0000000000000
 
 
-@nb.njit(nogil=True, cache=True)
-def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, stat):
-    """One pass of ``tree.grad`` over a chunk's rows: in-bag flags, gradients, maxima.
+@nb.extending.intrinsic
+def _f64_bits(typingctx, x):
+    """The bit pattern of float64 ``x`` as an int64 (a register move)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nb.types.int64))
+    return nb.types.int64(nb.types.float64), codegen
 
-    ``kind`` 0: ``g``, ``h`` (K, n) are already filled (``losses.gradients``); 1 gaussian, 2
-    bernoulli (``e = exp(-(f + off))``, computed by numpy), 3 DRF (``ncls`` 0: regression, 1: one
-    tree for two classes, else one indicator per class): written here with the operations of
-    ``losses.gradients``, so the same bits. A row is active when ``w > 0`` and (``rate >= 1`` or
-    ``u < rate``). OUT ``active`` uint8[n], ``nid`` (K, n) zeroed, ``mg``/``mh`` float64[K] the
-    largest ``|g·wa|``/``|h·wa|`` (NaN when one is NaN, as numpy's ``max``), ``stat`` float64[3]:
-    largest active weight, smallest active weight (inf if none), number of active rows.
-    """
-    K = g.shape[0]
-    n = g.shape[1]
-    mw = 0.0
-    minw = math.inf
+
+@nb.extending.intrinsic
+def _bits_f64(typingctx, x):
+    """The float64 of int64 bit pattern ``x``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nb.types.float64))
+    return nb.types.float64(nb.types.int64), codegen
+
+
+@nb.njit(nogil=True, inline="always", error_model="numpy")
+def _grad_one(kind, ncls, y, f0, off, e, w, u, rate, g0, h0, active, nid0, res):
+    """``_grad_rows`` for one tree (every loss but multinomial), branch-free so that it vectorizes:
+    the same operations, hence the same bits. OUT ``res`` int64[5]: the bit patterns of the largest
+    ``|g·wa|``, ``|h·wa|``, active weight and the smallest active weight (``_INF_BITS`` if none),
+    then the number of active rows. Inlined with a constant ``kind``, so each loss gets its loop."""
+    n = g0.shape[0]
+    sampled = rate < 1.0
+    m1 = 0
+    m2 = 0
+    mw = 0
+    minw = _INF_BITS
     na = 0
-    for k in range(K):
-        mg[k] = 0.0
-        mh[k] = 0.0
-    nang = np.zeros(K, np.uint8)
-    nanh = np.zeros(K, np.uint8)
-    if K == 1 and kind != 0:
-        # one tree (every loss but multinomial): the same operations without the class loop
-        g0 = g[0]
-        h0 = h[0]
-        f0 = f[0]
-        nid0 = nid[0]
-        sampled = rate < 1.0
-        m1 = 0.0
-        m2 = 0.0
-        bad1 = False
-        bad2 = False
-        for i in range(n):
-            wi = w[i]
-            act = wi > 0.0 and (not sampled or u[i] < rate)
-            wa = wi if act else 0.0
-            active[i] = 1 if act else 0
-            if act:
-                na += 1
-                if wa < minw:
-                    minw = wa
-            if wa > mw:
-                mw = wa
+    for i in range(n):
+        wi = w[i]
+        ui = u[i] if sampled else 0.0
+        act = (wi > 0.0) & ((not sampled) | (ui < rate))
+        wa = wi if act else 0.0
+        active[i] = act
+        na += act
+        bw = _f64_bits(wa)
+        mw = max(mw, bw)
+        minw = min(minw, bw if act else _INF_BITS)
+        nid0[i] = 0
+        if kind == 0:
+            gk = g0[i]
+            hk = h0[i]
+        else:
             yi = y[i]
             yy = 0.0 if yi != yi else yi
-            nid0[i] = 0
             if kind == 1:
                 gk = (f0[i] + off[i]) - yy
                 hk = 1.0
@@ -468,20 +471,55 @@ def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, 
                 hk = 1.0
             g0[i] = gk
             h0[i] = hk
-            a = abs(gk * wa)
-            b = abs(hk * wa)
-            if a > m1:
-                m1 = a
-            if b > m2:
-                m2 = b
-            bad1 |= a != a
-            bad2 |= b != b
-        mg[0] = np.nan if bad1 else m1
-        mh[0] = np.nan if bad2 else m2
-        stat[0] = mw
-        stat[1] = minw
-        stat[2] = na
+        m1 = max(m1, _f64_bits(abs(gk * wa)))
+        m2 = max(m2, _f64_bits(abs(hk * wa)))
+    res[0] = m1
+    res[1] = m2
+    res[2] = mw
+    res[3] = minw
+    res[4] = na
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, stat):
+    """One pass of ``tree.grad`` over a chunk's rows: in-bag flags, gradients, maxima.
+
+    ``kind`` 0: ``g``, ``h`` (K, n) are already filled (``losses.gradients``); 1 gaussian, 2
+    bernoulli (``e = exp(-(f + off))``, computed by numpy; it may be ``g[0]`` itself, as row ``i``
+    reads ``e[i]`` before it writes ``g[0, i]``), 3 DRF (``ncls`` 0: regression, 1: one
+    tree for two classes, else one indicator per class): written here with the operations of
+    ``losses.gradients``, so the same bits. A row is active when ``w > 0`` and (``rate >= 1`` or
+    ``u < rate``). OUT ``active`` uint8[n], ``nid`` (K, n) zeroed, ``mg``/``mh`` float64[K] the
+    largest ``|g·wa|``/``|h·wa|`` (NaN when one is NaN, as numpy's ``max``), ``stat`` float64[3]:
+    largest active weight, smallest active weight (inf if none), number of active rows.
+    """
+    K = g.shape[0]
+    n = g.shape[1]
+    if K == 1:
+        # one tree (every loss but multinomial): one vectorized loop per kind
+        res = np.empty(5, np.int64)
+        if kind == 0:
+            _grad_one(0, ncls, y, f[0], off, e, w, u, rate, g[0], h[0], active, nid[0], res)
+        elif kind == 1:
+            _grad_one(1, ncls, y, f[0], off, e, w, u, rate, g[0], h[0], active, nid[0], res)
+        elif kind == 2:
+            _grad_one(2, ncls, y, f[0], off, e, w, u, rate, g[0], h[0], active, nid[0], res)
+        else:
+            _grad_one(3, ncls, y, f[0], off, e, w, u, rate, g[0], h[0], active, nid[0], res)
+        mg[0] = np.nan if res[0] > _INF_BITS else _bits_f64(res[0])
+        mh[0] = np.nan if res[1] > _INF_BITS else _bits_f64(res[1])
+        stat[0] = _bits_f64(res[2])
+        stat[1] = _bits_f64(res[3])
+        stat[2] = res[4]
         return
+    mw = 0.0
+    minw = math.inf
+    na = 0
+    for k in range(K):
+        mg[k] = 0.0
+        mh[k] = 0.0
+    nang = np.zeros(K, np.uint8)
+    nanh = np.zeros(K, np.uint8)
     for i in range(n):
         wi = w[i]
         act = wi > 0.0 and (rate >= 1.0 or u[i] < rate)
@@ -596,8 +634,13 @@ class TreeGrad(MRTask):
         if kind == 3:
             ncls = 0 if K == 1 and not dist.get("classification") else (1 if K == 1 else K)
         elif kind == 2:
+            # exp(-(f + off)) by numpy (the bits of the unfused expression), in place in the
+            # gradient row: _grad_rows reads e[i] before it writes g[0, i] (no temporaries)
+            e = st.g[0] if K == 1 else np.empty(n)
             with np.errstate(over="ignore", invalid="ignore"):
-                e = np.exp(-(st.f[0] + st.off))
+                np.add(st.f[0], st.off, out=e)
+                np.negative(e, out=e)
+                np.exp(e, out=e)
         elif kind == 0:
             gradients(dist, st.y, st.f, st.off, st.g, st.h)
         mg = np.empty(K)
