@@ -307,3 +307,25 @@ def test_three_nodes_partitioned_equal_one_node_level_by_level(cluster, monkeypa
     _same(one, three)
     for n in cluster:
         assert not getattr(n, "_tree_sessions", {})
+
+
+def test_leaf_values_added_to_predictions_and_out_of_bag_votes():
+    """``tree.update``'s last step against numpy: f += value[nid]; DRF's out-of-bag sums only for
+    the rows outside the bag with a positive weight."""
+    rng = np.random.default_rng(3)
+    n = 1001
+    value = rng.normal(size=40)
+    nid = rng.integers(0, 40, n).astype(np.int32)
+    f0 = rng.normal(size=n)
+    active = (rng.random(n) < 0.6).astype(np.uint8)
+    w = np.where(rng.random(n) < 0.1, 0.0, rng.random(n))
+    oob0 = rng.normal(size=n)
+    f = f0.copy()
+    K.add_leaf_values(value, nid, f)
+    np.testing.assert_array_equal(f, f0 + value[nid])
+    f, oob = f0.copy(), oob0.copy()
+    K.add_leaf_values_oob(value, nid, f, active, w, oob)
+    np.testing.assert_array_equal(f, f0 + value[nid])
+    out = (active == 0) & (w > 0)
+    np.testing.assert_array_equal(oob, np.where(out, oob0 + value[nid], oob0))
+    assert out.any() and (~out).any()

@@ -591,16 +591,15 @@ def _update_rows(st: _ChunkState, apply, values: list, drf: bool) -> None:
         _partition_finish(st, apply)
     else:
         _apply(st, apply)
-    oob = (st.active == 0) & (st.w > 0) if drf else None
     for k, vals in enumerate(values):
         if vals is None:
             continue
-        v = np.asarray(vals, np.float64)[st.nid[k]]
-        st.f[k] += v
         if drf:
-            st.oob_sum[k] += np.where(oob, v, 0.0)
+            K_.add_leaf_values_oob(np.asarray(vals, np.float64), st.nid[k], st.f[k], st.active, st.w, st.oob_sum[k])
+        else:
+            K_.add_leaf_values(np.asarray(vals, np.float64), st.nid[k], st.f[k])
     if drf:
-        st.oob_n += oob
+        st.oob_n += (st.active == 0) & (st.w > 0)
 
 
 @register_task

@@ -31,7 +31,7 @@ __all__ = ["NA_CODE", "bin_numeric", "bin_levels", "quantize_rows",
            "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
            "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "splitmix_uniform",
            "route_codes", "partition_rows", "partition_histograms",
-           "partition_finish"]
+           "partition_finish", "add_leaf_values", "add_leaf_values_oob"]
 
 NA_CODE = 0xFFFF
 
@@ -1202,6 +1202,24 @@ def apply_splits(codes, nid, split_of_node, scol, scode, snal, scat, catleft, sl
         else:
             go = c < scode[s]
         nid[i] = sleft[s] if go else sright[s]
+
+
+@nb.njit(nogil=True, cache=True)
+def add_leaf_values(value, nid, f):
+    """INOUT f float64[n] += value[nid[i]] (a tree's leaf values into the rows' predictions)."""
+    for i in range(f.shape[0]):
+        f[i] += value[nid[i]]
+
+
+@nb.njit(nogil=True, cache=True)
+def add_leaf_values_oob(value, nid, f, active, w, oob_sum):
+    """:func:`add_leaf_values`, and the value also into ``oob_sum`` for the rows the tree did not
+    see (``active == 0``) that have a positive weight (DRF's out-of-bag votes)."""
+    for i in range(f.shape[0]):
+        v = value[nid[i]]
+        f[i] += v
+        if active[i] == 0 and w[i] > 0:
+            oob_sum[i] += v
 
 
 @nb.njit(nogil=True, cache=True)
