@@ -64,9 +64,9 @@ def _splits(nnodes, rows):
 @pytest.mark.parametrize("n", [3001, 3000])
 def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
     """Root -> level 1 (node 0 split on a numeric column into open 1, 2) -> level 2 (node 1 split
-    on a categorical column into open 3 and a closed 4; node 2 not split, so it is a leaf) -> the
-    last splits at tree.update (node 3 split into 5, 6). Each level's rows per slot, their order,
-    sums and histograms, and every row's final node, against numpy."""
+    on a categorical column into open 3 and a closed 4; node 2 on a numeric one into open 5, 6) ->
+    the last splits at tree.update (node 3 split into 7, 8; 5 and 6 stay leaves). Each level's rows
+    per slot, their order, sums and histograms, and every row's final node, against numpy."""
     rng = np.random.default_rng(n + pack)
     F = [9, 40, 1024]
     codes = _codes(rng, F, n)
@@ -80,9 +80,10 @@ def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
     catl = (rng.random(40) < 0.5).astype(np.uint8)
     levels = [
         (_splits(1, [(0, 2, 500, 1, 0, [], 1, 2)]), np.array([-1, 0, 1], np.int32)),
-        (_splits(3, [(1, 1, 0, 0, 1, catl, 3, 4)]), np.array([-1, -1, -1, 0, -1], np.int32)),
+        (_splits(3, [(1, 1, 0, 0, 1, catl, 3, 4), (2, 0, 4, 1, 0, [], 5, 6)]),
+         np.array([-1, -1, -1, 0, -1, 1, 2], np.int32)),
     ]
-    last = _splits(5, [(3, 0, 4, 1, 0, [], 5, 6)])
+    last = _splits(7, [(3, 2, 300, 0, 0, [], 7, 8)])
     perm = [np.empty(n, np.int32), np.empty(n, np.int32)]
     gw = [np.empty((n, w), np.int64), np.empty((n, w), np.int64)]
     beg, end, nodes, first, cur = np.zeros(1, np.int64), np.array([n], np.int64), np.zeros(1, np.int32), True, 1
@@ -115,24 +116,24 @@ def test_two_partitioned_levels_and_finish_match_numpy_routing(pack, n):
         np.testing.assert_array_equal(hist, want)
         beg, end, first, cur = dbeg, dend, False, dst
         nodes = np.array([int(np.flatnonzero(son == s)[0]) for s in range(nslot)], np.int32)
-    # rows that left: node 2 (not split) and 4 (closed child) hold their node already
-    for node in (2, 4):
+    # rows that left: node 4 (closed child) hold their node already
+    for node in (4,):
         r = (nid_ref == node) & (active == 1)
         assert r.any()
         np.testing.assert_array_equal(nid[r], node)
     # the finished tree in code space, for the out-of-bag rows' walk
-    col = np.array([2, 1, -1, 0, -1, -1, -1], np.int64)
-    code = np.array([500, 0, 0, 4, 0, 0, 0], np.int64)
-    nal = np.array([1, 0, 0, 1, 0, 0, 0], np.uint8)
-    catp = np.array([-1, 0, -1, -1, -1, -1, -1], np.int64)
-    left = np.array([1, 3, -1, 5, -1, -1, -1], np.int32)
-    right = np.array([2, 4, -1, 6, -1, -1, -1], np.int32)
+    col = np.array([2, 1, 0, 2, -1, -1, -1, -1, -1], np.int64)
+    code = np.array([500, 0, 4, 300, 0, 0, 0, 0, 0], np.int64)
+    nal = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0], np.uint8)
+    catp = np.array([-1, 0, -1, -1, -1, -1, -1, -1, -1], np.int64)
+    left = np.array([1, 3, 5, 7, -1, -1, -1, -1, -1], np.int32)
+    right = np.array([2, 4, 6, 8, -1, -1, -1, -1, -1], np.int32)
     K.partition_finish(codes, perm[cur], beg, end, nodes, False, active, *last, col, code, nal, catp, catl,
                        left, right, 0, True, nid)
     want_nid = _route_numpy(codes, nid_ref, *last)
     np.testing.assert_array_equal(nid, want_nid)
     np.testing.assert_array_equal(nid, K.route_codes(codes, col, code, nal, catp, catl, left, right, 0))
-    assert set(np.unique(nid)) == {2, 4, 5, 6} and (active == 0).any()
+    assert set(np.unique(nid)) == {4, 5, 6, 7, 8} and (active == 0).any()
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
