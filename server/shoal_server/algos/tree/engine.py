@@ -1197,7 +1197,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                 build = np.ones((S, m), np.uint8)
             sizes = np.where(build == 1, nbin + 1, 0).ravel()
             off = (total + np.concatenate([[0], np.cumsum(sizes)[:-1]])).reshape(S, m).astype(np.int64)
-            total += int(sizes.sum())
+            rows_ = (total, total + int(sizes.sum()))
+            total = rows_[1]
             pl = None if sampled else prev_lay.get(t.k)
             son[op["node"]] = np.arange(S, dtype=np.int32)
             pairs = np.zeros((0, 3), np.int64)
@@ -1215,7 +1216,7 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                     pairs = np.column_stack([rows, son[sib[rows]].astype(np.int64), ps_]).astype(np.int64)
             layout.append({"k": t.k, "slot_of_node": son, "lo": lo, "hi": hi, "nbin": nbin, "off": off,
                            "build": build, "pairs": pairs,
-                           "allowed": allowed, "rand_cut": rand_cut})
+                           "allowed": allowed, "rand_cut": rand_cut, "rows": rows_})
         params = {"session": session, "cols": cols, "layout": layout, "total": total, "apply": pending,
                   "part": bool(ep.partition)}
         if first:
@@ -1223,7 +1224,7 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             first = False
         r = node.runtime.run(TreeHist.name, frame_key, cols_needed or [0],
                              dict(params, layout=[{k_: v for k_, v in lay.items()
-                                                   if k_ not in ("pairs", "allowed", "rand_cut")}
+                                                   if k_ not in ("pairs", "allowed", "rand_cut", "rows")}
                                                   for lay in layout]), job=None)
         if job is not None:
             job.check()
@@ -1237,7 +1238,7 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
                                      lay["off"], pl["lo"], pl["hi"], pl["nbin"], pl["off"], lay["build"])
         prev_hist = hist_q
         prev_lay = {lay["k"]: lay for lay in layout}
-        hist_all = hist_q.astype(np.float64)
+        hist = np.empty(hist_q.shape, np.float64)   # each tree's rows scaled back to float sums below
         # ---------------------------------------------------------------- split search
         pending = []
         new_opens: dict[int, dict] = {}
@@ -1247,10 +1248,8 @@ def grow_trees(node, frame_key: str, session: str, bins: list[ColumnBins], ep: E
             op = opens[k]
             S = op["node"].shape[0]
             sc = scales
-            hist = hist_all.copy() if len(layout) > 1 else hist_all
-            hist[:, 0] /= sc["sg"][k]
-            hist[:, 1] /= sc["sh"][k]
-            hist[:, 2] /= sc["sw"]
+            r0, r1 = lay["rows"]   # this tree's histogram rows
+            K_.scale_hist(hist_q, r0, r1, float(sc["sg"][k]), float(sc["sh"][k]), float(sc["sw"]), hist)
             bounds = np.column_stack([op["lb"], op["ub"]]).astype(np.float64).reshape(S, 2)
             allowed = lay["allowed"]
             rand_cut = lay["rand_cut"]

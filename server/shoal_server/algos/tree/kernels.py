@@ -31,7 +31,7 @@ __all__ = ["NA_CODE", "bin_numeric", "bin_levels", "quantize_rows",
            "level_histograms", "derive_histograms", "find_splits", "apply_splits", "scatter_add",
            "nonzero_rows", "scatter_rows", "predict_trees", "leaf_assignment", "splitmix_uniform",
            "route_codes", "partition_rows", "partition_histograms",
-           "partition_finish", "add_leaf_values", "add_leaf_values_oob"]
+           "partition_finish", "add_leaf_values", "add_leaf_values_oob", "scale_hist"]
 
 NA_CODE = 0xFFFF
 
@@ -1035,6 +1035,16 @@ def derive_histograms(hist, prev, pairs, lo, hi, nbin, off, plo, phi, pnb, poff,
                 sb = nbin[Sm, jj]
                 for t in range(3):
                     hist[co + cb, t] -= hist[so + sb, t]
+
+
+@nb.njit(nogil=True, cache=True)
+def scale_hist(hq, r0, r1, sg, sh, sw, out):
+    """OUT out[r0:r1] float64 = the fixed-point sums ``hq[r0:r1]`` int64 divided by their scales
+    (gradient ``sg``, hessian ``sh``, weight ``sw``): numpy's ``astype`` and division, one pass."""
+    for k in range(r0, r1):
+        out[k, 0] = np.float64(hq[k, 0]) / sg
+        out[k, 1] = np.float64(hq[k, 1]) / sh
+        out[k, 2] = np.float64(hq[k, 2]) / sw
 
 
 @nb.njit(nogil=True, cache=True)
