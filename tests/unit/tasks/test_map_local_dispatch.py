@@ -12,18 +12,8 @@ from shoal_server.node import Node
 from shoal_server.tasks import runtime as RT
 from shoal_server.tasks.runtime import TaskContext
 
+from test_tasks_runtime import _Job
 
-class _Job:
-    def __init__(self):
-        self.progress = []
-        self.cancelled = threading.Event()
-
-    def update(self, progress=None, message=None):
-        self.progress.append(progress)
-
-    def check(self):
-        if self.cancelled.is_set():
-            raise JobCancelled("cancelled by test")
 
 
 class _Tracker:
