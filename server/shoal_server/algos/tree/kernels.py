@@ -444,19 +444,8 @@ def partition_finish(codes, perm, beg, end, snode, first, active, split_of_node,
     if not walk:
         return
     for i in range(codes.shape[1]):
-        if active[i] != 0:
-            continue
-        nd = root
-        while col[nd] >= 0:
-            c = codes[col[nd], i]
-            if c == NA_CODE:
-                go = nal[nd] == 1
-            elif catp[nd] >= 0:
-                go = catbits[catp[nd] + c] == 1
-            else:
-                go = c < code[nd]
-            nd = left[nd] if go else right[nd]
-        nid[i] = nd - root
+        if active[i] == 0:
+            nid[i] = _walk_codes(codes, i, root, col, code, nal, catp, catbits, left, right) - root
 
 
 _QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L1 cache (24 bytes a bin)
@@ -1284,18 +1273,23 @@ def route_codes(codes, col, code, nal, catp, catbits, left, right, root):
     n = codes.shape[1]
     out = np.empty(n, np.int32)
     for i in range(n):
-        nd = root
-        while col[nd] >= 0:
-            c = codes[col[nd], i]
-            if c == NA_CODE:
-                go = nal[nd] == 1
-            elif catp[nd] >= 0:
-                go = catbits[catp[nd] + c] == 1
-            else:
-                go = c < code[nd]
-            nd = left[nd] if go else right[nd]
-        out[i] = nd
+        out[i] = _walk_codes(codes, i, root, col, code, nal, catp, catbits, left, right)
     return out
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _walk_codes(codes, i, nd, col, code, nal, catp, catbits, left, right):
+    """The node row ``i`` reaches from node ``nd`` of a code-space tree (:func:`route_codes`)."""
+    while col[nd] >= 0:
+        c = codes[col[nd], i]
+        if c == NA_CODE:
+            go = nal[nd] == 1
+        elif catp[nd] >= 0:
+            go = catbits[catp[nd] + c] == 1
+        else:
+            go = c < code[nd]
+        nd = left[nd] if go else right[nd]
+    return nd
 
 
 @nb.njit(nogil=True, cache=True)
