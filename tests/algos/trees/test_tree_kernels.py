@@ -150,6 +150,77 @@ def test_categorical_split_is_the_best_subset_of_levels():
         assert math.isclose(gl, of_[1], rel_tol=1e-12, abs_tol=1e-12)
 
 
+def _best_split_reference(hist, kinds, nbins, off):
+    """Plain-Python scan of one slot: every prefix of each column's scan order (numeric: bins in
+    order; categorical kind 1: bins with weight sorted by G/H; kind 2: bins with weight in level
+    order), missing values right then left. Returns (gain, column, left bins or None)."""
+    G, H = hist[off[0]:off[0] + nbins[0] + 1, 0].sum(), hist[off[0]:off[0] + nbins[0] + 1, 1].sum()
+    best = (0.0, -1, None)
+    for j, (kind, B) in enumerate(zip(kinds, nbins)):
+        h = hist[off[j]:off[j] + B + 1]
+        if kind == 0:
+            order = list(range(B))
+        else:
+            order = [b for b in range(B) if h[b, 2] > 0]
+            if kind == 1:
+                order.sort(key=lambda b: h[b, 0] / h[b, 1])
+        has_na = h[B, 2] > 0
+        for na_left in ((False, True) if has_na else (False,)):
+            last = len(order) + (1 if has_na and not na_left and kind else 0) - 1
+            for q in range(1, last + 1):
+                left = order[:q]
+                gl = h[left, 0].sum() + (h[B, 0] if na_left else 0.0)
+                hl = h[left, 1].sum() + (h[B, 1] if na_left else 0.0)
+                gain = _gain(gl, hl) + _gain(G - gl, H - hl) - _gain(G, H)
+                if gain > best[0] + 1e-12:
+                    bins = None
+                    if kind:
+                        bins = np.zeros(max(nbins), np.uint8)
+                        bins[left] = 1
+                        wl = h[left, 2].sum() + (h[B, 2] if na_left else 0.0)
+                        # levels without rows follow the missing values (none here: the heavier side)
+                        if na_left if has_na else wl >= h[:B + 1, 2].sum() - wl:
+                            bins[[b for b in range(B) if h[b, 2] <= 0]] = 1
+                    best = (gain, j, bins)
+    return best
+
+
+def test_categorical_left_bins_of_many_slots_and_columns_match_a_plain_scan():
+    """Several slots and columns, levels without rows, missing values: the winning categorical's
+    left bins (written once after a slot's scan) are those of a plain scan; a categorical beaten
+    by a later numeric column leaves no trace in the winner's fields."""
+    rng = np.random.default_rng(11)
+    kinds, nbins = [1, 2, 0, 1], [8, 10, 6, 5]
+    m, S = len(kinds), 40
+    sizes = np.array(nbins) + 1
+    off = (np.arange(S)[:, None] * sizes.sum() + np.concatenate([[0], np.cumsum(sizes)[:-1]])[None, :]).astype(np.int64)
+    total = int(S * sizes.sum())
+    hist = np.zeros((total, 3))
+    for s in range(S):
+        g_rows, h_rows = rng.normal(size=30), rng.uniform(0.5, 2, size=30)
+        for j, B in enumerate(nbins):   # every column holds the same 30 rows
+            b = rng.integers(0, B + 1, size=30)
+            b[rng.random(30) < 0.25] = rng.integers(0, B)   # leave some levels empty
+            if s % 3 == 0:
+                b[b == B] = 0                                 # no missing values in some slots
+            for r in range(30):
+                hist[off[s, j] + b[r]] += (g_rows[r], h_rows[r], 1.0)
+    out_i, out_f = np.zeros((S, 3), np.int64), np.zeros((S, 13))
+    out_cat = np.full((S, max(nbins)), 7, np.uint8)
+    K.find_splits(hist, off, np.tile(np.array(nbins, np.int64), (S, 1)), np.array(kinds, np.uint8),
+                  np.ones((S, m), np.uint8), np.full((S, m), -1, np.int64), np.zeros(m, np.int64),
+                  np.tile([-np.inf, np.inf], (S, 1)), 1.0, 1e-12, out_i, out_f, out_cat)
+    won = set()
+    for s in range(S):
+        gain, j, bins = _best_split_reference(hist, kinds, nbins, off[s])
+        assert math.isclose(out_f[s, 0], gain, rel_tol=1e-9, abs_tol=1e-12)
+        assert out_i[s, 0] == j
+        won.add(kinds[j])
+        if kinds[j]:
+            np.testing.assert_array_equal(out_cat[s], bins)
+    assert won == {0, 1, 2}    # numeric, sorted and level-order categorical winners all occur
+
+
 def test_min_rows_and_monotone_constraint_restrict_splits():
     g = np.array([-5.0, -4, 3, 6, 0])
     h = np.ones(5)

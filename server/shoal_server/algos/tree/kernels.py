@@ -1067,6 +1067,12 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
     Gain is the reduction of the second-order objective, with leaf values clipped to the bounds.
     """
     S, m = off.shape
+    maxb = 1
+    for s in range(S):
+        for jj in range(m):
+            maxb = max(maxb, nbin[s, jj])
+    idx = np.empty(maxb, np.int64)
+    key = np.empty(maxb, np.float64)
     for s in range(S):
         out_i[s, 0] = -1
         out_f[s, 0] = 0.0
@@ -1102,21 +1108,9 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
             hN = hist[o + B, 1]
             wN = hist[o + B, 2]
             if iscat[jj] >= 1:
-                idx = np.empty(B, np.int64)
-                key = np.empty(B, np.float64)
-                k = 0
-                for b in range(B):
-                    if hist[o + b, 2] > 0.0:
-                        idx[k] = b
-                        hb = hist[o + b, 1]
-                        if iscat[jj] == 2:      # grouped levels: keep level order
-                            key[k] = float(b)
-                        else:
-                            key[k] = hist[o + b, 0] / hb if hb > 0.0 else 0.0
-                        k += 1
+                k = _cat_order(hist, o, B, iscat[jj], idx, key)
                 if k < 1:
                     continue
-                order = np.argsort(key[:k], kind="mergesort")
                 nas = 2 if wN > 0.0 else 1
                 for na in range(nas):
                     gl = 0.0
@@ -1129,7 +1123,7 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
                     for q in range(k - 1 + (1 if (wN > 0.0 and na == 0) else 0)):
                         if q >= k:
                             break
-                        b = idx[order[q]]
+                        b = idx[q]
                         gl += hist[o + b, 0]
                         hl += hist[o + b, 1]
                         wl += hist[o + b, 2]
@@ -1158,14 +1152,6 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
                             out_f[s, 6] = wr
                             out_f[s, 7] = vl
                             out_f[s, 8] = vr
-                            for b2 in range(out_catleft.shape[1]):
-                                out_catleft[s, b2] = 0
-                            for q2 in range(q + 1):
-                                out_catleft[s, idx[order[q2]]] = 1
-                            if nal:  # levels without rows here follow the missing values
-                                for b2 in range(B):
-                                    if hist[o + b2, 2] <= 0.0:
-                                        out_catleft[s, b2] = 1
                 continue
             # numeric
             b_from = 1
@@ -1217,6 +1203,42 @@ def find_splits(hist, off, nbin, iscat, allowed, rand_cut, mono, bounds, min_row
                         out_f[s, 6] = wr
                         out_f[s, 7] = vl
                         out_f[s, 8] = vr
+        jj = out_i[s, 0]
+        if jj >= 0 and iscat[jj] >= 1:
+            # the winning categorical's left bins: the first ``q`` of its sorted bins (sorted again
+            # here, once, instead of at every improvement of the scan)
+            o = off[s, jj]
+            B = nbin[s, jj]
+            _cat_order(hist, o, B, iscat[jj], idx, key)
+            for b2 in range(out_catleft.shape[1]):
+                out_catleft[s, b2] = 0
+            for q2 in range(out_i[s, 1]):
+                out_catleft[s, idx[q2]] = 1
+            if out_i[s, 2] == 1:  # levels without rows here follow the missing values
+                for b2 in range(B):
+                    if hist[o + b2, 2] <= 0.0:
+                        out_catleft[s, b2] = 1
+
+
+@nb.njit(nogil=True, cache=True)
+def _cat_order(hist, o, B, kind, idx, key):
+    """The bins with weight of a categorical column's histogram (rows ``o .. o+B-1``) in scan order,
+    into ``idx[:k]``; returns ``k``. ``kind`` 1: sorted by G/H (stable, ties in level order);
+    2 (bins that group several levels): level order."""
+    k = 0
+    for b in range(B):
+        if hist[o + b, 2] > 0.0:
+            idx[k] = b
+            hb = hist[o + b, 1]
+            key[k] = hist[o + b, 0] / hb if hb > 0.0 else 0.0
+            k += 1
+    if kind == 1 and k > 1:
+        order = np.argsort(key[:k], kind="mergesort")
+        for q in range(k):
+            key[q] = float(idx[order[q]])
+        for q in range(k):
+            idx[q] = np.int64(key[q])
+    return k
 
 
 @nb.njit(nogil=True, cache=True)
