@@ -38,9 +38,21 @@ class MRTask:
     """
 
     name: ClassVar[str] = ""
+    #: ``reduce`` is exact and order-free (integer sums, maxima): a node's worker threads may then
+    #: fold the chunks each one maps into one partial (:meth:`map_into`), in whatever order they
+    #: take them, instead of one partial per chunk in the fixed tree. The folded chunks' places
+    #: hold an empty partial ``{}``, which the runtime's reduce skips.
+    fold_local: ClassVar[bool] = False
 
     def map(self, ctx, chunk_idx: int, chunks: dict, params: dict) -> dict:  # pragma: no cover - abstract
         raise TypeError(f"task {self.name!r} defines no map")
+
+    def map_into(self, ctx, chunk_idx: int, chunks: dict, params: dict, acc: dict | None) -> dict:
+        """Map one chunk and fold it into ``acc`` (None for a thread's first chunk of the pass);
+        returns the new partial (only called when :attr:`fold_local`). A task may override it to
+        add into ``acc`` in place instead of building a partial per chunk."""
+        r = self.map(ctx, chunk_idx, chunks, params)
+        return r if acc is None else self.reduce(acc, r)
 
     def reduce(self, a: dict, b: dict) -> dict:  # pragma: no cover - abstract
         raise TypeError(f"task {self.name!r} defines no reduce")

@@ -188,7 +188,7 @@ class Runtime:
                                      member, task_name, frame_key, cols, wire_params, idx, token=token))
         if not partials:
             return task.finish(None, params)
-        return task.finish(tree_reduce(partials, task.reduce), params)
+        return task.finish(tree_reduce(partials, _folded_reduce(task) if task.fold_local else task.reduce), params)
 
     def run_indexed(self, task_name: str, n: int, params: dict | None = None, job=None,
                     reduce: bool = False, members: Sequence[str] | None = None,
@@ -268,6 +268,13 @@ class Runtime:
         cols = list(columns)
         with self._remote_request(token, ctx) as ctx:
             params = self._resolve(params) if token is not None else params
+
+            if task.fold_local:
+                def into(idx: int, acc: dict | None) -> dict:
+                    chunks = {c: store.get(frame_key, c, idx) for c in cols}
+                    return task.map_into(ctx, idx, chunks, params, acc)
+
+                return self.map_local(into, chunk_indices, ctx, fold=True)
 
             def one(idx: int) -> dict:
                 chunks = {c: store.get(frame_key, c, idx) for c in cols}
@@ -416,9 +423,13 @@ class Runtime:
                 out[k] = val
         return params if out is None else out
 
-    def map_local(self, fn: Callable[[int], Any], indices: Iterable[int],
-                  ctx: TaskContext | None = None) -> list[tuple[int, Any]]:
+    def map_local(self, fn: Callable[..., Any], indices: Iterable[int],
+                  ctx: TaskContext | None = None, fold: bool = False) -> list[tuple[int, Any]]:
         """Run ``fn(idx)`` in the compute pool for each index; results as ``(idx, result)`` in index order.
+
+        With ``fold`` (tasks whose reduce is exact, :attr:`MRTask.fold_local`) each runner folds
+        the indices it takes: ``acc = fn(idx, acc)`` (``acc`` None at its first), and its partial
+        stands at its first index; the other indices it took hold ``{}``.
 
         One pass submits one runner per pool thread (at most one per index); the runners take the
         indices in ascending order from a shared counter (:class:`_LocalMap`), and the caller sleeps
@@ -431,7 +442,7 @@ class Runtime:
         order = sorted(int(i) for i in indices)
         if not order:
             return []
-        run = _LocalMap(fn, order)
+        run = _LocalMap(fn, order, fold)
         runners: list[cf.Future] = []
         try:
             for _ in range(min(self.threads, len(order))):
@@ -561,11 +572,12 @@ class _LocalMap:
     started (the pool shut down), so the caller wakes once per pass instead of once per index.
     """
 
-    __slots__ = ("fn", "order", "results", "ndone", "failure", "stop", "done", "_next", "_lock")
+    __slots__ = ("fn", "order", "fold", "results", "ndone", "failure", "stop", "done", "_next", "_lock")
 
-    def __init__(self, fn: Callable[[int], Any], order: list[int]):
+    def __init__(self, fn: Callable[..., Any], order: list[int], fold: bool = False):
         self.fn = fn
         self.order = order
+        self.fold = fold
         self.results: list[Any] = [None] * len(order)
         self.ndone = 0
         self.failure: BaseException | None = None
@@ -576,16 +588,30 @@ class _LocalMap:
 
     def runner(self) -> None:
         n = len(self.order)
+        acc = None
+        first = -1
         while not self.stop:
             j = next(self._next)
             if j >= n:
                 return
             try:
-                r = self.fn(self.order[j])
+                if self.fold:
+                    acc = self.fn(self.order[j], acc)
+                else:
+                    r = self.fn(self.order[j])
             except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
                 self.fail(exc)
                 return
-            self.results[j] = r
+            if self.fold:
+                # the runner's partial so far stands at its first index (stored before the count,
+                # so it is in place when the caller wakes); its other indices hold {}
+                if first < 0:
+                    first = j
+                else:
+                    self.results[j] = {}
+                self.results[first] = acc
+            else:
+                self.results[j] = r
             with self._lock:
                 self.ndone += 1
                 if self.ndone == n:
@@ -605,6 +631,17 @@ class _LocalMap:
     def wait(self, timeout: float) -> bool:
         """Sleep until the pass ended or failed (True), or ``timeout`` s passed (False)."""
         return self.done.wait(timeout)
+
+
+def _folded_reduce(task: MRTask) -> Callable[[dict, dict], dict]:
+    """``task.reduce`` skipping the empty partials of folded chunks (:attr:`MRTask.fold_local`)."""
+    def reduce(a: dict, b: dict) -> dict:
+        if not b:
+            return a
+        if not a:
+            return b
+        return task.reduce(a, b)
+    return reduce
 
 
 def _ignore_result(fut: cf.Future) -> None:

@@ -389,3 +389,47 @@ def test_a_publish_with_a_lost_member_refuses_before_touching_anything():
         assert err.value.details["node"] == members[2]
         assert all(by_id[m].chunks.frame_bytes("pl") == 0 and by_id[m].chunks.frame_bytes("pl.staging") > 0
                    for m in members)
+
+
+@register_task
+class _FoldCount(MRTask):
+    """Integer counts: exact, so the worker threads may fold their chunks (``fold_local``)."""
+
+    name = "test.fold_count"
+    fold_local = True
+
+    def map(self, ctx, chunk_idx, chunks, params):
+        x = decode_float64(chunks[0])
+        if chunk_idx == params.get("fail_at"):
+            raise ValueError(f"chunk {chunk_idx} is bad")
+        return {"n": int(np.sum(~np.isnan(x))), "pos": int(np.sum(x > 0)), "chunks": [chunk_idx]}
+
+    def reduce(self, a, b):
+        return {"n": a["n"] + b["n"], "pos": a["pos"] + b["pos"], "chunks": a["chunks"] + b["chunks"]}
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_folded_task_counts_every_chunk_once(threads):
+    rng = np.random.default_rng(8)
+    vals = rng.standard_normal(2000)
+    vals[rng.integers(0, 2000, 100)] = np.nan
+    with Node(NodeConfig(threads=threads)) as n:
+        _frame(n, "f", vals, 90)
+        nch = n.catalog.get("f").nchunks
+        out = n.runtime.run("test.fold_count", "f", [0])
+        assert out["n"] == int(np.sum(~np.isnan(vals))) and out["pos"] == int(np.sum(vals > 0))
+        assert sorted(out["chunks"]) == list(range(nch))
+        # one partial per runner: at the first index it took; the others it folded hold {}
+        pairs = n.runtime.execute_map("test.fold_count", "f", [0], {}, range(nch))
+        assert [i for i, _ in pairs] == list(range(nch))
+        parts = [(i, p) for i, p in pairs if p]
+        assert 1 <= len(parts) <= threads
+        assert all(min(p["chunks"]) == i for i, p in parts)
+        assert sorted(c for _, p in parts for c in p["chunks"]) == list(range(nch))
+
+
+def test_folded_task_failure_is_raised(node):
+    _frame(node, "f", np.arange(500.0), 50)
+    with pytest.raises(ValueError, match="chunk 6 is bad"):
+        node.runtime.run("test.fold_count", "f", [0], {"fail_at": 6})
+    assert node.runtime.run("test.fold_count", "f", [0])["n"] == 500   # the node keeps serving

@@ -677,11 +677,19 @@ _NO_SPLITS = {"split_of_node": np.zeros(0, np.int32), "col": np.zeros(0, np.int6
 
 @register_task
 class TreeHist(MRTask):
-    """Apply the previous level's splits, then build the histograms of the open leaves."""
+    """Apply the previous level's splits, then build the histograms of the open leaves.
+
+    The sums are int64, so a worker thread folds its chunks into one histogram (``fold_local``):
+    on one node each thread allocates its level's histogram once instead of once per chunk, and
+    the coordinator adds one partial per thread."""
 
     name = "tree.hist"
+    fold_local = True
 
     def map(self, ctx, chunk_idx, chunks, params):
+        return self.map_into(ctx, chunk_idx, chunks, params, None)
+
+    def map_into(self, ctx, chunk_idx, chunks, params, acc):
         ctx.check()
         st = _state(ctx, params, chunk_idx)
         q = params.get("quantize")
@@ -690,8 +698,23 @@ class TreeHist(MRTask):
             for k in range(st.f.shape[0]):
                 K_.quantize_rows(st.g[k], st.h[k], st.w, st.active, float(q["sg"][k]), float(q["sh"][k]),
                                  float(q["sw"]), st.gq[k], st.hq[k], st.wq)
+        total = int(params["total"])
+        local = ctx.node.cluster is None
+        out = None
+        if not local:
+            hist = np.zeros((total, 3), np.int64)   # a partial of its own, sent sparse when mostly empty
+        else:
+            if acc is None:
+                acc = {"hist": np.zeros((total, 3), np.int64)}
+            hist = acc["hist"]
+            if st.pack > 0:
+                # packed sums are unpacked per chunk (the counts of one chunk fit the pack bits)
+                # from a scratch that the kernels leave zero again
+                out = hist
+                hist = acc.get("scratch")
+                if hist is None:
+                    hist = acc["scratch"] = np.zeros((total, 3), np.int64)
         applies = {int(sp["k"]): sp for sp in (params.get("apply") or [])}
-        hist = np.zeros((int(params["total"]), 3), np.int64)
         cols = np.asarray(params["cols"], np.int64)
         for lay in params["layout"]:
             k = int(lay["k"])
@@ -700,7 +723,7 @@ class TreeHist(MRTask):
             build = lay.get("build")
             build = np.ones(lo.shape, np.uint8) if build is None else np.asarray(build, np.uint8)
             if params.get("part") and sp is not None:
-                _partition_level(st, k, cols, sp, lay, lo, build, hist)
+                _partition_level(st, k, cols, sp, lay, lo, build, hist, out)
                 continue
             if sp is None:
                 sp = _NO_SPLITS
@@ -710,7 +733,8 @@ class TreeHist(MRTask):
                                 np.asarray(sp["catleft"], np.uint8), np.asarray(sp["left"], np.int32),
                                 np.asarray(sp["right"], np.int32), np.asarray(lay["slot_of_node"], np.int32),
                                 lo.shape[0], build, st.gq[k], st.hq[k], st.wq, lo, np.asarray(lay["hi"], np.int64),
-                                np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist, st.pack)
+                                np.asarray(lay["nbin"], np.int64), np.asarray(lay["off"], np.int64), hist, st.pack,
+                                out)
             if params.get("part"):
                 _partition_root(st, k)
         for sp in applies.values():   # trees without open leaves at this level
@@ -718,9 +742,10 @@ class TreeHist(MRTask):
                 _partition_close(st, sp)
             else:
                 _apply(st, [sp])
-        if ctx.node.cluster is None:
-            return {"hist": hist}   # partials stay in this process: dense sums are cheapest
-        return _pack_hist(hist)
+        if local:
+            return acc
+        r = _pack_hist(hist)
+        return r if acc is None else _merge_hist(acc, r)
 
     def reduce(self, a, b):
         return _merge_hist(a, b)
@@ -749,11 +774,11 @@ def _split_arrays(sp: dict) -> tuple:
 
 
 def _partition_level(st: _ChunkState, k: int, cols: np.ndarray, sp: dict, lay: dict, lo: np.ndarray,
-                     build: np.ndarray, hist: np.ndarray) -> None:
+                     build: np.ndarray, hist: np.ndarray, out: np.ndarray | None) -> None:
     """One level below the root in row partition mode (``EngineParams.partition``): split the
     previous level's row groups by ``sp`` into the open leaves of ``lay``
     (``kernels.partition_rows``, ping-ponging between two buffers kept on the chunk), then
-    histogram each leaf's rows (``kernels.partition_histograms``)."""
+    histogram each leaf's rows (``kernels.partition_histograms``; ``hist``/``out`` as there)."""
     P = st.part[k]
     n = st.n
     w = 2 if st.pack > 0 else 3
@@ -774,7 +799,7 @@ def _partition_level(st: _ChunkState, k: int, cols: np.ndarray, sp: dict, lay: d
                       P["perm"][dst], P["gw"][w][dst], dbeg, dend)
     K_.partition_histograms(st.codes, cols, P["perm"][dst], dbeg, dend, nslot, build, lo,
                             np.asarray(lay["hi"], np.int64), np.asarray(lay["nbin"], np.int64),
-                            np.asarray(lay["off"], np.int64), P["gw"][w][dst], hist, st.pack, P["wc"])
+                            np.asarray(lay["off"], np.int64), P["gw"][w][dst], hist, st.pack, P["wc"], out)
     nodes = np.empty(nslot, np.int32)
     idx = np.flatnonzero(son >= 0)
     nodes[son[idx]] = idx

@@ -133,7 +133,7 @@ def splitmix_uniform(seed, stream, row0, n, out):
 
 @nb.njit(nogil=True, cache=True)
 def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
-                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist, pack=0):
+                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist, pack=0, out=None):
     """One chunk's whole ``tree.hist`` pass for one tree: apply the previous level's splits, group the
     active rows of the open leaves by slot, and histogram the (slot, column) pairs with ``build == 1``.
 
@@ -153,7 +153,9 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     rows' ``wq``; the count is below ``2^pack``): a row adds ``hq·2^pack + 1`` into the hessian slot
     and nothing into the weight slot, two additions per (row, column) instead of three; the hessian
     sums and weights are unpacked at the end. The rows of this call's (slot, column) pairs must then
-    be zero on entry (the other rows are left alone: several trees share one ``hist``).
+    be zero on entry (the other rows are left alone: several trees share one ``hist``). With ``out``
+    (int64[total, 3]) they are unpacked into ``out`` (added) and ``hist`` is left zero again: a
+    worker thread's scratch, folding its chunks into one partial.
     """
     n = nid.shape[0]
     nn = split_of_node.shape[0]
@@ -210,7 +212,10 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
         else:
             _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
-        _unpack(hist, pack, wc, nslot, build, off, nbin)
+        if out is None:
+            _unpack(hist, pack, wc, nslot, build, off, nbin, hist[:0])
+        else:
+            _unpack(hist, pack, wc, nslot, build, off, nbin, out)
         return
     gw = np.empty((nr, 3), np.int64)
     for i in range(n):
@@ -229,10 +234,12 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
 
 
 @nb.njit(nogil=True, cache=True)
-def _unpack(hist, pack, wc, nslot, build, off, nbin):
+def _unpack(hist, pack, wc, nslot, build, off, nbin, out):
     """Split the packed hessian slot (``h·2^pack + count``) of the (slot, column) pairs with
     ``build == 1`` into the hessian sum and the weight ``count · wc`` (the other trees' rows of a
-    shared ``hist`` are left alone)."""
+    shared ``hist`` are left alone): in place, or with a non-empty ``out`` added into ``out``
+    while ``hist``'s rows are zeroed again (a row was touched exactly when its packed slot holds a
+    count)."""
     mask = (np.int64(1) << np.int64(pack)) - 1
     m = build.shape[1]
     k0 = hist.shape[0]
@@ -242,11 +249,21 @@ def _unpack(hist, pack, wc, nslot, build, off, nbin):
             if build[s, jj] == 1:
                 k0 = min(k0, off[s, jj])
                 k1 = max(k1, off[s, jj] + nbin[s, jj] + 1)
+    if out.shape[0] == 0:
+        for k in range(k0, k1):
+            v = hist[k, 1]
+            if v != 0:
+                hist[k, 1] = v >> np.int64(pack)
+                hist[k, 2] = (v & mask) * wc
+        return
     for k in range(k0, k1):
         v = hist[k, 1]
         if v != 0:
-            hist[k, 1] = v >> np.int64(pack)
-            hist[k, 2] = (v & mask) * wc
+            out[k, 0] += hist[k, 0]
+            out[k, 1] += v >> np.int64(pack)
+            out[k, 2] += (v & mask) * wc
+            hist[k, 0] = 0
+            hist[k, 1] = 0
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -392,14 +409,17 @@ def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, 
 
 
 @nb.njit(nogil=True, cache=True)
-def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc):
+def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc, out=None):
     """The histograms of a partitioned level (slot ``s``: positions ``beg[s]:end[s]`` of ``perm``
     and ``gw``, see :func:`partition_rows`): the passes of :func:`level_histograms`.
-    ``pack``/``wc`` (the active rows' common quantized weight) as there."""
+    ``pack``/``wc`` (the active rows' common quantized weight) and ``out`` as there."""
     hf = hist.reshape(hist.shape[0] * 3)
     _slot_passes(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0)
     if pack > 0:
-        _unpack(hist, pack, wc, nslot, build, off, nbin)
+        if out is None:
+            _unpack(hist, pack, wc, nslot, build, off, nbin, hist[:0])
+        else:
+            _unpack(hist, pack, wc, nslot, build, off, nbin, out)
 
 
 @nb.njit(nogil=True, cache=True)
