@@ -163,6 +163,13 @@ def test_two_row_passes_on_odd_and_even_slots(n):
             K.partition_histograms(codes, cols, order, np.array([0]), np.array([n]), 1, build, lo, hi, nbin, off,
                                    np.ascontiguousarray(gw[order]), hist, pk, 3)
             np.testing.assert_array_equal(hist, want)
+            # a kept table space (a worker thread's, as the engine passes it) holds stale tables:
+            # they are refilled, never read as they are
+            stale = np.full((len(F) + 2, K.NA_CODE + 1), 5, np.int32)
+            hist = np.zeros((total, 3), np.int64)
+            K.partition_histograms(codes, cols, order, np.array([0]), np.array([n]), 1, build, lo, hi, nbin, off,
+                                   np.ascontiguousarray(gw[order]), hist, pk, 3, None, stale)
+            np.testing.assert_array_equal(hist, want)
         hist = np.zeros((total, 3), np.int64)
         none_i, none_u = np.zeros(0, np.int32), np.zeros(0, np.uint8)
         K.level_histograms(codes, cols, np.zeros(n, np.int32), active, np.zeros(0, np.int32), np.zeros(0, np.int64),

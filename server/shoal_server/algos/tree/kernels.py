@@ -133,7 +133,8 @@ def splitmix_uniform(seed, stream, row0, n, out):
 
 @nb.njit(nogil=True, cache=True)
 def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal, scat, catleft, sleft, sright,
-                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist, pack=0, out=None):
+                     slot_of_node, nslot, build, gq, hq, wq, lo, hi, nbin, off, hist, pack=0, out=None,
+                     luts=None):
     """One chunk's whole ``tree.hist`` pass for one tree: apply the previous level's splits, group the
     active rows of the open leaves by slot, and histogram the (slot, column) pairs with ``build == 1``.
 
@@ -155,7 +156,9 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
     sums and weights are unpacked at the end. The rows of this call's (slot, column) pairs must then
     be zero on entry (the other rows are left alone: several trees share one ``hist``). With ``out``
     (int64[total, 3]) they are unpacked into ``out`` (added) and ``hist`` is left zero again: a
-    worker thread's scratch, folding its chunks into one partial.
+    worker thread's scratch, folding its chunks into one partial. ``luts`` (int32[>= m, NA_CODE + 1],
+    contents ignored) is the passes' code -> bin table space; None allocates it (~0.25 MB a
+    column), which a caller that histograms many small chunks keeps instead.
     """
     n = nid.shape[0]
     nn = split_of_node.shape[0]
@@ -209,9 +212,11 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
                 wc = wq[i]
                 pos[sl] = q + 1
         if direct:
-            _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
+            _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True,
+                         _lut_space(luts, cols.shape[0]))
         else:
-            _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True)
+            _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, True,
+                         _lut_space(luts, cols.shape[0]))
         if out is None:
             _unpack(hist, pack, wc, nslot, build, off, nbin, hist[:0])
         else:
@@ -228,9 +233,11 @@ def level_histograms(codes, cols, nid, active, split_of_node, scol, scode, snal,
             gw[q, 2] = wq[i]
             pos[sl] = q + 1
     if direct:
-        _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False)
+        _slot_passes(codes, cols, None, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False,
+                     _lut_space(luts, cols.shape[0]))
     else:
-        _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False)
+        _slot_passes(codes, cols, order, start[:nslot], start[1:], nslot, build, lo, hi, nbin, off, gw, hf, False,
+                     _lut_space(luts, cols.shape[0]))
 
 
 @nb.njit(nogil=True, cache=True)
@@ -409,12 +416,14 @@ def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, 
 
 
 @nb.njit(nogil=True, cache=True)
-def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc, out=None):
+def partition_histograms(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hist, pack, wc, out=None,
+                         luts=None):
     """The histograms of a partitioned level (slot ``s``: positions ``beg[s]:end[s]`` of ``perm``
     and ``gw``, see :func:`partition_rows`): the passes of :func:`level_histograms`.
-    ``pack``/``wc`` (the active rows' common quantized weight) and ``out`` as there."""
+    ``pack``/``wc`` (the active rows' common quantized weight), ``out`` and ``luts`` as there."""
     hf = hist.reshape(hist.shape[0] * 3)
-    _slot_passes(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0)
+    _slot_passes(codes, cols, perm, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, pack > 0,
+                 _lut_space(luts, cols.shape[0]))
     if pack > 0:
         if out is None:
             _unpack(hist, pack, wc, nslot, build, off, nbin, hist[:0])
@@ -472,7 +481,15 @@ _QUAD_BINS = 1200   # up to four columns share a pass while their bins fit the L
 
 
 @nb.njit(nogil=True, cache=True)
-def _slot_passes(codes, cols, order, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, two):
+def _lut_space(luts, m):
+    """The code -> bin table space of :func:`_slot_passes`: ``luts``, or a new one when None."""
+    if luts is None:
+        return np.empty((m, NA_CODE + 1), np.int32)
+    return luts
+
+
+@nb.njit(nogil=True, cache=True)
+def _slot_passes(codes, cols, order, beg, end, nslot, build, lo, hi, nbin, off, gw, hf, two, luts):
     """The histograms of every slot (rows ``beg[s]:end[s]`` of ``gw``; the chunk row of ``gw``
     row ``q`` is ``order[q]``, or ``q`` when ``order`` is None), up to four columns per pass.
 
@@ -484,9 +501,9 @@ def _slot_passes(codes, cols, order, beg, end, nslot, build, lo, hi, nbin, off, 
     fitting table divides per row instead. Plain columns, then table columns, are grouped four to a
     pass while their histograms fit the L1 cache, else two; a last plain and a last table column
     share a pass. ``two``: ``gw`` holds (gradient, packed hessian) and the weight slot is left alone.
+    ``luts`` int32[>= m, NA_CODE + 1]: the tables' space (filled here as needed).
     """
     m = cols.shape[0]
-    luts = np.empty((m, NA_CODE + 1), np.int32)
     key = np.full((m, 3), -1, np.int64)
     pl = np.empty(m, np.int64)   # the slot's plain columns
     tl = np.empty(m, np.int64)   # the slot's table columns
