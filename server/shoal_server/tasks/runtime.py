@@ -269,18 +269,13 @@ class Runtime:
         with self._remote_request(token, ctx) as ctx:
             params = self._resolve(params) if token is not None else params
 
+            def chunks_of(idx: int) -> dict:
+                return {c: store.get(frame_key, c, idx) for c in cols}
+
             if task.fold_local:
-                def into(idx: int, acc: dict | None) -> dict:
-                    chunks = {c: store.get(frame_key, c, idx) for c in cols}
-                    return task.map_into(ctx, idx, chunks, params, acc)
-
-                return self.map_local(into, chunk_indices, ctx, fold=True)
-
-            def one(idx: int) -> dict:
-                chunks = {c: store.get(frame_key, c, idx) for c in cols}
-                return task.map(ctx, idx, chunks, params)
-
-            return self.map_local(one, chunk_indices, ctx)
+                return self.map_local(lambda idx, acc: task.map_into(ctx, idx, chunks_of(idx), params, acc),
+                                      chunk_indices, ctx, fold=True)
+            return self.map_local(lambda idx: task.map(ctx, idx, chunks_of(idx), params), chunk_indices, ctx)
 
     def execute_indexed(self, task_name: str, params: dict, indices: Iterable[int],
                         ctx: TaskContext | None = None, token: str | None = None) -> list[tuple[int, dict]]:

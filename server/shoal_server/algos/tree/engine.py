@@ -437,6 +437,25 @@ def _bits_f64(typingctx, x):
 
 
 @nb.njit(nogil=True, inline="always", error_model="numpy")
+def _loss_row(kind, ncls, k, yy, f0, off, e, i):
+    """Gradient and hessian of row ``i`` (response ``yy``, NaN read as 0) for the losses written
+    out in the engine: ``kind`` 1 gaussian, 2 bernoulli (``e[i] = exp(-(f + off))``), 3 DRF (the
+    response, or the indicator of class 1 (``ncls`` 1) or of class ``k``), with the operations of
+    ``losses.gradients``. Inlined, so a constant ``kind`` leaves one branch."""
+    if kind == 1:
+        return (f0[i] + off[i]) - yy, 1.0
+    if kind == 2:
+        p = 1.0 / (1.0 + e[i])
+        hh = p * (1.0 - p)
+        return p - yy, 1e-16 if hh < 1e-16 else hh
+    if ncls == 0:
+        return -yy, 1.0
+    if ncls == 1:
+        return -(1.0 if yy == 1.0 else 0.0), 1.0
+    return -(1.0 if yy == k else 0.0), 1.0
+
+
+@nb.njit(nogil=True, inline="always", error_model="numpy")
 def _grad_one(kind, ncls, y, f0, off, e, w, u, rate, g0, h0, active, nid0, res):
     """``_grad_rows`` for one tree (every loss but multinomial), branch-free so that it vectorizes:
     the same operations, hence the same bits. OUT ``res`` int64[5]: the bit patterns of the largest
@@ -465,21 +484,7 @@ def _grad_one(kind, ncls, y, f0, off, e, w, u, rate, g0, h0, active, nid0, res):
             hk = h0[i]
         else:
             yi = y[i]
-            yy = 0.0 if yi != yi else yi
-            if kind == 1:
-                gk = (f0[i] + off[i]) - yy
-                hk = 1.0
-            elif kind == 2:
-                p = 1.0 / (1.0 + e[i])
-                gk = p - yy
-                hh = p * (1.0 - p)
-                hk = 1e-16 if hh < 1e-16 else hh
-            else:
-                if ncls == 0:
-                    gk = -yy
-                else:
-                    gk = -(1.0 if yy == 1.0 else 0.0)
-                hk = 1.0
+            gk, hk = _loss_row(kind, ncls, 0, 0.0 if yi != yi else yi, f0, off, e, i)
             g0[i] = gk
             h0[i] = hk
         m1 = max(m1, _f64_bits(abs(gk * wa)))
@@ -552,22 +557,8 @@ def _grad_rows(kind, ncls, y, f, off, e, w, u, rate, g, h, active, nid, mg, mh, 
             if kind == 0:
                 gk = g[k, i]
                 hk = h[k, i]
-            elif kind == 1:
-                gk = (f[0, i] + off[i]) - yy
-                hk = 1.0
-            elif kind == 2:
-                p = 1.0 / (1.0 + e[i])
-                gk = p - yy
-                hh = p * (1.0 - p)
-                hk = 1e-16 if hh < 1e-16 else hh
             else:
-                if ncls == 0:
-                    gk = -yy
-                elif ncls == 1:
-                    gk = -(1.0 if yy == 1.0 else 0.0)
-                else:
-                    gk = -(1.0 if yy == k else 0.0)
-                hk = 1.0
+                gk, hk = _loss_row(kind, ncls, k, yy, f[0], off, e, i)
             if kind != 0:
                 g[k, i] = gk
                 h[k, i] = hk

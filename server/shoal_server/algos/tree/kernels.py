@@ -282,6 +282,20 @@ def _go_left(c, cut, nal, cat, catrow, F):
     return c < cut
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _put_both(dperm, dgw, lq, rq, i, g0, g1, g2, three):
+    """The branch-free step of :func:`partition_rows`: row ``i`` and its sums at both cursors."""
+    dperm[lq] = i
+    dperm[rq] = i
+    dgw[lq, 0] = g0
+    dgw[lq, 1] = g1
+    dgw[rq, 0] = g0
+    dgw[rq, 1] = g1
+    if three:
+        dgw[lq, 2] = g2
+        dgw[rq, 2] = g2
+
+
 @nb.njit(nogil=True, cache=True)
 def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, wq, pack,
                    split_of_node, scol, scode, snal, scat, catleft, sleft, sright, slot_of_node, nslot,
@@ -342,20 +356,9 @@ def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, 
         if sl_l >= 0 and sl_r >= 0 and not first:
             for q in range(a, b):
                 i = sperm[q]
-                g0 = sgw[q, 0]
-                g1 = sgw[q, 1]
                 gi = np.int64(_go_left(col[i], cut, nal, cat, catrow, F))
                 r1 = rq - 1
-                dperm[lq] = i
-                dperm[r1] = i
-                dgw[lq, 0] = g0
-                dgw[lq, 1] = g1
-                dgw[r1, 0] = g0
-                dgw[r1, 1] = g1
-                if three:
-                    g2 = sgw[q, 2]
-                    dgw[lq, 2] = g2
-                    dgw[r1, 2] = g2
+                _put_both(dperm, dgw, lq, r1, i, sgw[q, 0], sgw[q, 1], sgw[q, 2] if three else 0, three)
                 lq += gi
                 rq = r1 + gi
         elif sl_l >= 0 and sl_r >= 0:
@@ -363,19 +366,9 @@ def partition_rows(codes, sperm, sgw, sbeg, send, snode, first, active, gq, hq, 
                 if active[q] == 0:
                     continue
                 gi = np.int64(_go_left(col[q], cut, nal, cat, catrow, F))
-                g0 = gq[q]
-                g1 = hq[q] * mul + 1 if pack > 0 else hq[q]
                 r1 = rq - 1
-                dperm[lq] = q
-                dperm[r1] = q
-                dgw[lq, 0] = g0
-                dgw[lq, 1] = g1
-                dgw[r1, 0] = g0
-                dgw[r1, 1] = g1
-                if three:
-                    g2 = wq[q]
-                    dgw[lq, 2] = g2
-                    dgw[r1, 2] = g2
+                _put_both(dperm, dgw, lq, r1, q, gq[q], hq[q] * mul + 1 if pack > 0 else hq[q],
+                          wq[q] if three else 0, three)
                 lq += gi
                 rq = r1 + gi
         else:
