@@ -112,8 +112,9 @@ def test_kill9_during_a_parse_fails_the_job_naming_the_node_and_lost_frames_say_
 def test_kill9_during_a_long_task_then_a_frozen_node_is_lost_and_fenced(make_cluster):
     c = make_cluster(3, full=True, **HB, extra_args=["--chunk-bytes", "2048"])
     a, frozen, victim = c.nodes
-    _shoalcol_upload(a, "g", 300_000, seed=2)
-    # a long multi-pass job: a group-by median over ~2000 chunks on three nodes
+    _shoalcol_upload(a, "g", 900_000, seed=2)
+    # a long multi-pass job: a group-by median over ~6000 chunks on three nodes (with warm kernel
+    # caches 3e5 rows took about the 0.5 s the test waits, and the job could end before the kill)
     expr = {"op": "group_by", "args": [{"op": "frame", "key": "g"}], "by": ["g"],
             "aggs": [{"agg": "median", "col": "x"}, {"agg": "sd", "col": "x"}]}
     answer: dict = {}
